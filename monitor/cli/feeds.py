@@ -1,0 +1,89 @@
+"""`monitor feeds ...`: the feeds registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from monitor import commands, db
+from monitor.cli.context import get_app, print_json, print_table
+from monitor.engine import reading
+from monitor.errors import InvalidInputError
+from monitor.model import DEFAULT_FEED_INTERVAL, parse_interval
+
+
+@click.group()
+def feeds() -> None:
+    """Register, list, pause and remove RSS/Atom feeds."""
+
+
+@feeds.command()
+@click.argument("url")
+@click.option("--name", help="A display name.")
+@click.option(
+    "--interval",
+    default=f"{DEFAULT_FEED_INTERVAL // 60}m",
+    show_default=True,
+    help="How often to poll: 90s, 15m, 1h...",
+)
+@click.option("--category", "categories", multiple=True, help="A category (repeatable).")
+@click.pass_context
+def add(
+    ctx: click.Context, url: str, name: str | None, interval: str, categories: tuple[str, ...]
+) -> None:
+    """Register the feed at URL; prints its id."""
+    try:
+        seconds = parse_interval(interval)
+    except ValueError as exc:
+        raise InvalidInputError(f"--interval: {exc}") from None
+    app = get_app(ctx)
+    feed_id = commands.add_feed(
+        app, url, name=name, interval_seconds=seconds, categories=categories
+    )
+    app.catch_up()
+    click.echo(feed_id)
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+@click.pass_context
+def list_feeds(ctx: click.Context, as_json: bool) -> None:
+    """Feeds with their status."""
+    app = get_app(ctx)
+    app.catch_up()
+    with reading(app.engine) as conn:
+        rows = conn.execute(select(db.feeds).order_by(db.feeds.c.added_at)).mappings().all()
+    listed: list[dict[str, Any]] = [
+        {**row, "added_at": row["added_at"].isoformat()} for row in rows
+    ]
+    if as_json:
+        print_json(listed)
+        return
+    print_table(
+        ["ID", "STATUS", "INTERVAL", "NAME", "URL"],
+        [
+            [f["feed_id"], f["status"], f"{f['interval_seconds'] // 60}m", f["name"], f["url"]]
+            for f in listed
+        ],
+    )
+
+
+def _feed_action(name: str, summary: str, action: Any) -> click.Command:
+    @click.command(name, help=summary)
+    @click.argument("feed_id")
+    @click.pass_context
+    def command(ctx: click.Context, feed_id: str) -> None:
+        app = get_app(ctx)
+        action(app, feed_id)
+        app.catch_up()
+
+    return command
+
+
+feeds.add_command(
+    _feed_action("remove", "Remove a feed (its history stays in the log).", commands.remove_feed)
+)
+feeds.add_command(_feed_action("pause", "Stop polling a feed.", commands.pause_feed))
+feeds.add_command(_feed_action("resume", "Poll a paused feed again.", commands.resume_feed))

@@ -1,0 +1,78 @@
+"""Use cases shared by the CLI and the HTTP API. Each turns a request into events."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from monitor.bootstrap import App
+from monitor.errors import InvalidInputError, NotFoundError
+from monitor.eventlog import derived_id
+from monitor.events import FeedAdded, FeedPaused, FeedRemoved, FeedResumed
+from monitor.model import DEFAULT_FEED_INTERVAL, Feed, FeedFold
+
+
+def feed_stream(feed_id: str) -> str:
+    return f"feed-{feed_id}"
+
+
+def feed_id_for(url: str) -> str:
+    """One id per feed URL: adding a URL twice meets the same stream, which refuses it."""
+    return derived_id("feed", url)
+
+
+def add_feed(
+    app: App,
+    url: str,
+    *,
+    name: str | None = None,
+    interval_seconds: int = DEFAULT_FEED_INTERVAL,
+    categories: Sequence[str] = (),
+) -> str:
+    url = _valid_feed_url(url)
+    feed_id = feed_id_for(url)
+    feed, version = _load_feed(app, feed_id)
+    if feed.registered:
+        raise InvalidInputError(f"feed already registered: {url} (id {feed_id})")
+    app.log.append(
+        feed_stream(feed_id),
+        version,
+        [FeedAdded(feed_id, url, name, interval_seconds, tuple(categories))],
+    )
+    return feed_id
+
+
+def remove_feed(app: App, feed_id: str) -> None:
+    _, version = _registered_feed(app, feed_id)
+    app.log.append(feed_stream(feed_id), version, [FeedRemoved(feed_id)])
+
+
+def pause_feed(app: App, feed_id: str, reason: str = "paused by a user") -> None:
+    feed, version = _registered_feed(app, feed_id)
+    if feed.status != "paused":
+        app.log.append(feed_stream(feed_id), version, [FeedPaused(feed_id, reason)])
+
+
+def resume_feed(app: App, feed_id: str) -> None:
+    feed, version = _registered_feed(app, feed_id)
+    if feed.status == "paused":
+        app.log.append(feed_stream(feed_id), version, [FeedResumed(feed_id)])
+
+
+def _load_feed(app: App, feed_id: str) -> tuple[Feed, int]:
+    return app.snapshots.load(feed_stream(feed_id), FeedFold())
+
+
+def _registered_feed(app: App, feed_id: str) -> tuple[Feed, int]:
+    feed, version = _load_feed(app, feed_id)
+    if not feed.registered:
+        raise NotFoundError(f"no feed with id {feed_id}")
+    return feed, version
+
+
+def _valid_feed_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(f"not an http(s) URL: {url!r}")
+    return url

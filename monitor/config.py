@@ -1,0 +1,140 @@
+"""One validated settings object, read from the environment and an optional TOML file.
+
+Nothing is read at import time: `load_settings()` is called by the composition root, so tests
+and tools can build settings of their own. Precedence: environment, then the TOML file named
+by `MONITOR_CONFIG` (keys without the prefix, e.g. `database_url = "..."`), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from monitor.errors import ConfigError
+
+ENV_PREFIX = "MONITOR_"
+CONFIG_FILE_VARIABLE = "MONITOR_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; names are documented in INTERFACE.md and README.md."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    database_url: str = "sqlite:///./monitor.db"
+    data_dir: Path = Path("./monitor-data")
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    mail_from: str = "monitor@localhost"
+
+    public_url: str = "http://127.0.0.1:8080"
+    api_token: SecretStr | None = None
+    allow_private_networks: bool = False
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # How long an append waits for the event log's write lock before failing as retryable.
+    event_lock_timeout: float = Field(default=5.0, gt=0, le=300)
+    # How long SQLite waits on a locked database file before "database is locked".
+    sqlite_busy_timeout: float = Field(default=5.0, gt=0, le=300)
+    # How often followers look for new events when idle.
+    follower_poll_interval: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _valid_public_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> Settings:
+        if self.smtp_ssl and self.smtp_starttls:
+            raise ValueError(
+                "MONITOR_SMTP_SSL and MONITOR_SMTP_STARTTLS are exclusive: "
+                "implicit TLS (usually port 465) or STARTTLS (usually port 587), not both"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as plain values, secrets replaced by a mask (for `config --dump`)."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                shown[name] = "********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        shown["database_url"] = make_url(self.database_url).render_as_string(hide_password=True)
+        return shown
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings or raise `ConfigError` naming the offending variable."""
+    config_file = os.environ.get(CONFIG_FILE_VARIABLE)
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: no such file: {config_file}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as a plain ValueError
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}: {config_file}: {exc}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        variable = ENV_PREFIX + location[0].upper() if location else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        problems.append(f"{variable}: {message}")
+    return "invalid configuration: " + "; ".join(problems)

@@ -1,0 +1,58 @@
+"""Database engines with the per-backend settings the event log relies on.
+
+SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout, and write
+transactions opened with BEGIN IMMEDIATE so two writers queue on the busy timeout instead of
+failing at once when a read lock cannot be upgraded. Read-only work opens plain (deferred)
+transactions through `reading()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+READONLY_OPTION = "monitor_readonly"
+
+
+def make_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+
+    engine = create_engine(
+        url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False}, **kwargs
+    )
+    busy_ms = int(sqlite_busy_timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN is ours to emit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        if parsed.database and parsed.database != ":memory:":
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        readonly = connection.get_execution_options().get(READONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite it does not take the write lock."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{READONLY_OPTION: True})
+        with conn.begin():
+            yield conn

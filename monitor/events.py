@@ -1,0 +1,158 @@
+"""Every event of the system: frozen, past-tense dataclasses, and the name <-> class registry.
+
+Events are facts. They are stored as JSON under their class name, so a class is never
+renamed and a field is never removed or retyped; a new field gets a default. Standard
+library only (see docs/architecture.md, "Dependency rules").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+
+class Event:
+    """Base of all events. `type_name` is the stored name (the class name)."""
+
+    type_name: ClassVar[str]
+
+
+E = TypeVar("E", bound=type[Event])
+
+_REGISTRY: dict[str, type[Event]] = {}
+KNOWN_TYPES = _REGISTRY.keys()  # a live view: membership tests while reading the log
+_ENCODERS: dict[type[Event], Callable[[Event], dict[str, Any]]] = {}
+_DECODERS: dict[type[Event], Callable[[Mapping[str, Any]], Event]] = {}
+
+
+class UnknownEventTypeError(KeyError):
+    """A stored event names a class this version of the code does not know."""
+
+
+def event(cls: E) -> E:
+    """Register a frozen dataclass as an event type under its class name."""
+    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass")
+    name = cls.__name__
+    if name in _REGISTRY:
+        raise TypeError(f"event type {name} registered twice")
+    cls.type_name = name
+    _REGISTRY[name] = cls
+    _ENCODERS[cls], _DECODERS[cls] = _codec(cls)
+    return cls
+
+
+def event_class(type_name: str) -> type[Event]:
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        raise UnknownEventTypeError(type_name) from None
+
+
+def event_types() -> dict[str, type[Event]]:
+    return dict(_REGISTRY)
+
+
+def to_data(evt: Event) -> dict[str, Any]:
+    """The JSON-ready payload of an event (datetimes as ISO 8601, tuples as lists)."""
+    return _ENCODERS[type(evt)](evt)
+
+
+def from_data(type_name: str, data: Mapping[str, Any]) -> Event:
+    """Rebuild an event; raises UnknownEventTypeError, or TypeError/ValueError if malformed."""
+    return _DECODERS[event_class(type_name)](data)
+
+
+def _codec(
+    cls: type[Event],
+) -> tuple[Callable[[Event], dict[str, Any]], Callable[[Mapping[str, Any]], Event]]:
+    """Per-class encoder and decoder, precomputed so replaying millions of events stays cheap."""
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    to_json: dict[str, Callable[[Any], Any]] = {}
+    from_json: dict[str, Callable[[Any], Any]] = {}
+    for name in fields:
+        kind = _kind(hints[name])
+        if kind == "datetime":
+            to_json[name] = _datetime_to_json
+            from_json[name] = _datetime_from_json
+        elif kind == "tuple":
+            to_json[name] = list
+            from_json[name] = tuple
+
+    def encode(evt: Event) -> dict[str, Any]:
+        data = {name: getattr(evt, name) for name in fields}
+        for name, convert in to_json.items():
+            if data[name] is not None:
+                data[name] = convert(data[name])
+        return data
+
+    def decode(data: Mapping[str, Any]) -> Event:
+        values = dict(data)
+        for name, convert in from_json.items():
+            if values.get(name) is not None:
+                values[name] = convert(values[name])
+        return cls(**values)
+
+    def decode_plain(data: Mapping[str, Any]) -> Event:
+        return cls(**data)
+
+    return encode, (decode if from_json else decode_plain)
+
+
+def _kind(hint: Any) -> str:
+    """'datetime', 'tuple' or 'plain' for a field's type hint (optional types unwrapped)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if hint is datetime:
+        return "datetime"
+    if typing.get_origin(hint) is tuple:
+        return "tuple"
+    return "plain"
+
+
+def _datetime_to_json(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("event datetimes must be timezone-aware")
+    return value.isoformat()
+
+
+def _datetime_from_json(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+# --- Feeds -------------------------------------------------------------------------------
+
+
+@event
+@dataclass(frozen=True)
+class FeedAdded(Event):
+    feed_id: str
+    url: str
+    name: str | None
+    interval_seconds: int
+    categories: tuple[str, ...] = ()
+
+
+@event
+@dataclass(frozen=True)
+class FeedRemoved(Event):
+    feed_id: str
+
+
+@event
+@dataclass(frozen=True)
+class FeedPaused(Event):
+    feed_id: str
+    reason: str = "paused by a user"
+
+
+@event
+@dataclass(frozen=True)
+class FeedResumed(Event):
+    feed_id: str

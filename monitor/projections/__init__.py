@@ -1,0 +1,12 @@
+"""Read models built from the event log; each can be rebuilt with `monitor replay`."""
+
+from __future__ import annotations
+
+from monitor.followers import Projection
+from monitor.projections.activity import ActivityProjection
+from monitor.projections.feeds import FeedsProjection
+
+
+def all_projections() -> list[Projection]:
+    """Every read model, in the order they are caught up."""
+    return [FeedsProjection(), ActivityProjection()]

@@ -1,0 +1,94 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), settings and a wired application.
+
+PostgreSQL comes from MONITOR_TEST_POSTGRES_URL (default: the local server, database `test`).
+Each test gets its own schema there and its own SQLite file, so tests never see each other's
+data. Without a reachable PostgreSQL the PostgreSQL variants are skipped, except under
+CI=true, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from monitor.bootstrap import App, bootstrap
+from monitor.config import Settings
+
+POSTGRES_URL = os.environ.get(
+    "MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests build their own settings; the developer's MONITOR_* variables must not leak in."""
+    for name in list(os.environ):
+        if name.startswith("MONITOR_") and name != "MONITOR_TEST_POSTGRES_URL":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of the test PostgreSQL, or a skip (a failure under CI=true)."""
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose connections live in a fresh, private schema (dropped afterwards)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    options = quote(f"-csearch_path={schema}")
+    yield f"{postgres_server}?options={options}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'monitor.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return request.getfixturevalue(name)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[App]:
+    application = bootstrap(settings)
+    yield application
+    application.close()
+
+
+def backend(url: str) -> str:
+    return make_url(url).get_backend_name()
