@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, Text, cast, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from monitor import db
@@ -56,11 +56,11 @@ class RecordedEvent:
     """
 
     __slots__ = (
+        "_data",
         "_event",
-        "data",
+        "_metadata",
         "event_id",
         "event_type",
-        "metadata",
         "position",
         "recorded_at",
         "stream_id",
@@ -74,31 +74,52 @@ class RecordedEvent:
         stream_id: str,
         stream_version: int,
         event_type: str,
-        data: Mapping[str, Any],
-        metadata: Mapping[str, Any],
+        data: Mapping[str, Any] | str,
+        metadata: Mapping[str, Any] | str,
         recorded_at: datetime,
-        event: Event | None = None,
     ) -> None:
         self.position = position
         self.event_id = event_id
         self.stream_id = stream_id
         self.stream_version = stream_version
         self.event_type = event_type
-        self.data = data
-        self.metadata = metadata
+        self._data = data  # JSON text until first use
+        self._metadata = metadata
         self.recorded_at = recorded_at
-        self._event = event
+        self._event: Event | None = None
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        if isinstance(self._data, str):
+            self._data = self._parse(self._data, "data")
+        return self._data
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        if isinstance(self._metadata, str):
+            self._metadata = self._parse(self._metadata, "metadata")
+        return self._metadata
 
     @property
     def event(self) -> Event:
         if self._event is None:
+            data = self.data
             try:
-                self._event = from_data(self.event_type, self.data)
+                self._event = from_data(self.event_type, data)
             except (TypeError, ValueError, AttributeError) as exc:
                 raise StoredEventError(
                     self.position, f"malformed {self.event_type} data: {exc}"
                 ) from None
         return self._event
+
+    def _parse(self, text: str, what: str) -> Mapping[str, Any]:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise StoredEventError(self.position, f"{what} is not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise StoredEventError(self.position, f"{what} is not a JSON object")
+        return value
 
     def __repr__(self) -> str:
         return f"<RecordedEvent {self.position} {self.event_type} on {self.stream_id}>"
@@ -282,7 +303,7 @@ class EventLog:
         self, stream_id: str, *, after_version: int = 0, conn: Connection | None = None
     ) -> list[RecordedEvent]:
         query = (
-            select(db.events)
+            select(*_ENVELOPE)
             .where(db.events.c.stream_id == stream_id, db.events.c.stream_version > after_version)
             .order_by(db.events.c.stream_version)
         )
@@ -299,7 +320,7 @@ class EventLog:
         conn: Connection | None = None,
     ) -> list[RecordedEvent]:
         """Events with position > `after`, in position order, at most `limit` of them."""
-        query = select(db.events).where(db.events.c.position > after)
+        query = select(*_ENVELOPE).where(db.events.c.position > after)
         if types is not None:
             query = query.where(db.events.c.event_type.in_(list(types)))
         if stream_id is not None:
@@ -324,9 +345,20 @@ class EventLog:
         return int(conn.execute(query).scalar_one())
 
 
+# Payloads are read as JSON text and parsed on first use (see RecordedEvent).
+_ENVELOPE = (
+    db.events.c.position,
+    db.events.c.event_id,
+    db.events.c.stream_id,
+    db.events.c.stream_version,
+    db.events.c.event_type,
+    cast(db.events.c.data, Text).label("data"),
+    cast(db.events.c.meta, Text).label("meta"),
+    db.events.c.recorded_at,
+)
+
+
 def _decode(row: Any) -> RecordedEvent:
-    # Column order of `db.events`: position, event_id, stream_id, stream_version,
-    # event_type, data, metadata, recorded_at.
     position, event_id, stream_id, version, event_type, data, meta, recorded_at = row
     if event_type not in KNOWN_TYPES:
         raise StoredEventError(

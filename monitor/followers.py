@@ -35,7 +35,9 @@ ProgressCallback = Callable[[int, int], None]  # (position reached, head positio
 class Follower(Protocol):
     """Anything that consumes the log: a name, the event types it wants, a batch handler."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Unique and stable: it keys the follower's tracking position."""
 
     @property
     def handles(self) -> frozenset[str] | None:

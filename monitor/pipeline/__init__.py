@@ -1,0 +1,1 @@
+"""Outgoing HTTP for the pipeline: SSRF guard, polite fetcher and robots.txt."""
