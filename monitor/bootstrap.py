@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -15,8 +16,13 @@ from monitor.config import Settings, load_settings
 from monitor.engine import make_engine
 from monitor.eventlog import EventLog
 from monitor.followers import FollowerRunner, Projection
+from monitor.pipeline.extract import ExtractorPool
+from monitor.pipeline.fetch import Fetcher, FetchPolicy
+from monitor.pipeline.ssrf import SsrfPolicy
 from monitor.projections import all_projections
 from monitor.snapshots import SnapshotStore
+from monitor.stages.extraction import ExtractionStage
+from monitor.stages.stories import StoriesStage
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,19 @@ class App:
     runner: FollowerRunner
     snapshots: SnapshotStore
     projections: list[Projection] = field(default_factory=all_projections)
+    stages: list[Any] = field(default_factory=list)  # filled by bootstrap (they need the App)
+    _extractor: ExtractorPool | None = field(default=None, repr=False)
+
+    @property
+    def followers(self) -> list[Any]:
+        """Everything that follows the log, pipeline stages first, in the order they run."""
+        return [*self.stages, *self.projections]
+
+    def extractor(self) -> ExtractorPool:
+        """The extraction process pool, started on first use (the CLI's `--help` needs none)."""
+        if self._extractor is None:
+            self._extractor = ExtractorPool()
+        return self._extractor
 
     def projection(self, name: str) -> Projection:
         for projection in self.projections:
@@ -37,13 +56,43 @@ class App:
         known = ", ".join(p.name for p in self.projections)
         raise KeyError(f"no projection named {name!r} (known: {known})")
 
+    def fetcher(self) -> Fetcher:
+        """A new fetcher for the current event loop (one per `asyncio.run`)."""
+        return Fetcher(fetch_policy(self.settings), ssrf_policy(self.settings))
+
     def catch_up(self) -> None:
         """Bring every read model up to the end of the log (CLI commands read them next)."""
         for projection in self.projections:
             self.runner.run_once(projection)
 
+    def drain(self) -> None:
+        """Run every stage and projection until none has anything left to do."""
+        while sum(self.runner.run_once(follower) for follower in self.followers):
+            pass
+
     def close(self) -> None:
+        if self._extractor is not None:
+            self._extractor.close()
         self.engine.dispose()
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(
+        connect_timeout=settings.fetch_connect_timeout,
+        deadline=settings.fetch_deadline,
+        max_feed_bytes=settings.feed_max_bytes,
+        max_page_bytes=settings.page_max_bytes,
+        per_host_concurrency=settings.per_host_concurrency,
+        per_host_delay=settings.per_host_delay,
+        respect_robots=settings.respect_robots,
+        contact_url=settings.contact_url or settings.public_url,
+    )
+
+
+def ssrf_policy(settings: Settings) -> SsrfPolicy:
+    return SsrfPolicy.build(
+        allow_private=settings.allow_private_networks, allowlist=settings.fetch_allowlist
+    )
 
 
 def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> App:
@@ -54,6 +103,8 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> App:
         log.info("migrating the database to the current schema")
         migrations.upgrade(engine)
     event_log = EventLog(engine, lock_timeout=settings.event_lock_timeout)
-    return App(
+    app = App(
         settings, engine, event_log, FollowerRunner(engine, event_log), SnapshotStore(event_log)
     )
+    app.stages = [ExtractionStage(app), StoriesStage(app)]
+    return app

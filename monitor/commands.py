@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
-from monitor.bootstrap import App
+from monitor.bootstrap import App, ssrf_policy
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.eventlog import derived_id
 from monitor.events import FeedAdded, FeedPaused, FeedRemoved, FeedResumed
 from monitor.model import DEFAULT_FEED_INTERVAL, Feed, FeedFold
-
-
-def feed_stream(feed_id: str) -> str:
-    return f"feed-{feed_id}"
+from monitor.pipeline.canonical import canonical_url
+from monitor.pipeline.ssrf import check_url_syntax
+from monitor.streams import feed_stream
 
 
 def feed_id_for(url: str) -> str:
@@ -29,7 +27,7 @@ def add_feed(
     interval_seconds: int = DEFAULT_FEED_INTERVAL,
     categories: Sequence[str] = (),
 ) -> str:
-    url = _valid_feed_url(url)
+    url = _valid_feed_url(app, url)
     feed_id = feed_id_for(url)
     feed, version = _load_feed(app, feed_id)
     if feed.registered:
@@ -70,9 +68,9 @@ def _registered_feed(app: App, feed_id: str) -> tuple[Feed, int]:
     return feed, version
 
 
-def _valid_feed_url(url: str) -> str:
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InvalidInputError(f"not an http(s) URL: {url!r}")
-    return url
+def _valid_feed_url(app: App, url: str) -> str:
+    """Refuse what could never be fetched safely, before any network call."""
+    rejection = check_url_syntax(url.strip(), ssrf_policy(app.settings))
+    if rejection is not None:
+        raise InvalidInputError(f"feed URL refused: {rejection.message}")
+    return canonical_url(url.strip())

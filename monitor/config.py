@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -47,6 +48,17 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     allow_private_networks: bool = False
 
+    # Outgoing HTTP (feeds, pages, webhooks); see README "Fetching politely and safely".
+    fetch_allowlist: Annotated[tuple[str, ...], NoDecode] = ()  # exact host:port pairs
+    fetch_deadline: float = Field(default=30.0, gt=0, le=600)
+    fetch_connect_timeout: float = Field(default=10.0, gt=0, le=120)
+    feed_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    page_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    per_host_concurrency: int = Field(default=2, ge=1, le=50)
+    per_host_delay: float = Field(default=1.0, ge=0, le=60)
+    respect_robots: bool = True
+    contact_url: str | None = None  # named in the User-Agent; defaults to MONITOR_PUBLIC_URL
+
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -64,6 +76,22 @@ class Settings(BaseSettings):
             make_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a database URL: {exc}") from None
+        return value
+
+    @field_validator("fetch_allowlist", mode="before")
+    @classmethod
+    def _split_allowlist(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("fetch_allowlist")
+    @classmethod
+    def _valid_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"entries are host:port, got {entry!r}")
         return value
 
     @field_validator("public_url")

@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -119,5 +121,87 @@ feeds = Table(
     Column("status", String(20), nullable=False),
     Column("status_reason", Text),
     Column("added_at", UTCDateTime(), nullable=False),
+    # health, from FeedPolled / FeedPollFailed
+    Column("health", String(20), nullable=False, server_default="new"),
+    Column("last_polled_at", UTCDateTime()),
+    Column("last_http_status", Integer),
+    Column("last_error", Text),
+    Column("consecutive_errors", Integer, nullable=False, server_default="0"),
+    Column("items_found", Integer),
+    Column("new_items", Integer),
+    Column("next_check_at", UTCDateTime()),
     UniqueConstraint("url", name="uq_feeds_url"),
+    Index("ix_feeds_next_check_at", "next_check_at"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("article_id", String(36), primary_key=True),
+    Column("feed_id", String(36), nullable=False),
+    Column("url", Text),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("author", Text),
+    Column("published_at", UTCDateTime(), nullable=False),
+    Column("discovered_at", UTCDateTime(), nullable=False),
+    Column("language", String(20)),
+    Column("stage", String(20), nullable=False),  # discovered, extracted, classified
+    Column("text", Text),
+    Column("text_source", String(10)),  # page or feed
+    Column("site_name", Text),
+    Column("extraction_error", Text),
+    Column("story_id", String(36)),
+    Column("model_version", String(64)),
+    Column("relevant", Boolean),
+    Column("relevance", Float),
+    Column("stance", String(20)),
+    Column("stance_score", Float),
+    Column("confidence", Float),
+    Column("actors", Json),
+    Column("topics", Json),
+    Column("topic_scores", Json),
+    Column("stance_scores", Json),
+    Column("explanation", Json),
+    Column("classified_at", UTCDateTime()),
+    Index("ix_articles_published_at", "published_at"),
+    Index("ix_articles_story_id", "story_id"),
+    Index("ix_articles_feed_id", "feed_id"),
+)
+
+# Topics and actors of an article's latest classification, one row each ("topic:x",
+# "actor:TUR"), so that list filters are index lookups rather than JSON scans.
+article_tags = Table(
+    "article_tags",
+    metadata,
+    Column("tag", String(60), primary_key=True),
+    Column("article_id", String(36), primary_key=True),
+)
+
+# --- pipeline state (written by a stage in the transaction that records its events) -----
+
+# Every identity an article is known by (canonical URL, GUID): how a copy of an article seen
+# in another feed is recognised before a second ArticleDiscovered could be recorded.
+article_keys = Table(
+    "article_keys",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("article_id", String(36), nullable=False),
+)
+
+# MinHash signatures and LSH band keys of extracted texts, to find an article's story.
+story_signatures = Table(
+    "story_signatures",
+    metadata,
+    Column("article_id", String(36), primary_key=True),
+    Column("story_id", String(36), nullable=False),
+    Column("signature", Json, nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)
+
+story_bands = Table(
+    "story_bands",
+    metadata,
+    Column("band_key", String(64), primary_key=True),
+    Column("article_id", String(36), primary_key=True),
 )

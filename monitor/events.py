@@ -11,7 +11,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -156,3 +156,109 @@ class FeedPaused(Event):
 @dataclass(frozen=True)
 class FeedResumed(Event):
     feed_id: str
+
+
+@event
+@dataclass(frozen=True)
+class FeedPolled(Event):
+    """A poll that reached the feed: new entries follow as ArticleDiscovered events."""
+
+    feed_id: str
+    polled_at: datetime
+    http_status: int
+    not_modified: bool
+    items_found: int
+    new_items: int
+    next_check_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    ttl_seconds: int | None = None
+    elapsed_ms: int = 0
+    problem: str | None = None  # the document was flawed but usable (feedparser's bozo)
+
+
+@event
+@dataclass(frozen=True)
+class FeedPollFailed(Event):
+    feed_id: str
+    polled_at: datetime
+    reason: str  # stable, machine-readable: timeout, too_large, not_a_feed, http_status...
+    message: str
+    consecutive_errors: int
+    next_check_at: datetime
+    http_status: int | None = None
+    unhealthy: bool = False
+
+
+# --- Articles ----------------------------------------------------------------------------
+
+
+@event
+@dataclass(frozen=True)
+class ArticleDiscovered(Event):
+    article_id: str
+    feed_id: str
+    url: str | None
+    guid: str | None
+    title: str
+    published_at: datetime
+    discovered_at: datetime
+    summary: str = ""
+    content: str = ""
+    author: str | None = None
+    language: str | None = None
+    dedupe_key: str = ""
+
+
+@event
+@dataclass(frozen=True)
+class ArticleExtracted(Event):
+    """The text the pipeline works on: from the page, or the feed's own content as fallback."""
+
+    article_id: str
+    source: str  # "page" or "feed"
+    text: str
+    title: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    site_name: str | None = None
+    language: str | None = None
+
+
+@event
+@dataclass(frozen=True)
+class ExtractionFailed(Event):
+    """The page gave no usable text; an ArticleExtracted with source "feed" follows."""
+
+    article_id: str
+    reason: str
+    message: str
+
+
+@event
+@dataclass(frozen=True)
+class StoryAssigned(Event):
+    """The article joins a story: a new one (its own id) or that of a near-duplicate."""
+
+    article_id: str
+    story_id: str
+    similar_to: str | None = None
+    similarity: float = 0.0
+
+
+@event
+@dataclass(frozen=True)
+class ArticleClassified(Event):
+    """The labels one model version gave an article (a later version may classify it again)."""
+
+    article_id: str
+    model_version: str
+    relevant: bool
+    relevance: float
+    stance: str
+    stance_score: float
+    actors: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    topic_scores: dict[str, float] = field(default_factory=dict)
+    stance_scores: dict[str, float] = field(default_factory=dict)
+    explanation: dict[str, Any] = field(default_factory=dict)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +31,7 @@ from monitor.events import Event
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]  # (position reached, head position)
+P = TypeVar("P")
 
 
 class Follower(Protocol):
@@ -89,6 +91,31 @@ class Projection:
             conn.execute(delete(table))
 
 
+class Stage(ABC, Generic[P]):
+    """A follower whose work is slow (downloads, extraction, classification).
+
+    `prepare` runs outside any transaction, so a slow batch never holds the database's write
+    lock; `record` then writes the results in the step's transaction. If another runner moved
+    the position meanwhile, the prepared work is dropped rather than recorded twice.
+    """
+
+    name: ClassVar[str]
+    batch_size: ClassVar[int] = 50
+
+    @property
+    @abstractmethod
+    def handles(self) -> frozenset[str] | None: ...
+
+    @abstractmethod
+    def prepare(self, batch: Sequence[RecordedEvent]) -> P: ...
+
+    @abstractmethod
+    def record(self, conn: Connection, batch: Sequence[RecordedEvent], prepared: P) -> None: ...
+
+    def handle(self, conn: Connection, batch: Sequence[RecordedEvent]) -> None:
+        self.record(conn, batch, self.prepare(batch))
+
+
 class FollowerRunner:
     """Runs followers once (until caught up), forever, or from zero (rebuild)."""
 
@@ -101,6 +128,8 @@ class FollowerRunner:
     def step(self, follower: Follower, *, batch_size: int | None = None) -> int:
         """Handle one batch in one transaction; returns how many events it read."""
         self._ensure_tracking(follower.name)
+        if isinstance(follower, Stage):
+            return self._stage_step(follower, batch_size or follower.batch_size)
         with self.engine.begin() as conn:
             position = conn.execute(
                 select(db.tracking.c.position)
@@ -124,6 +153,30 @@ class FollowerRunner:
             ).rowcount
             if moved != 1:
                 raise ConcurrencyError(f"tracking:{follower.name}", position, -1)
+        return len(batch)
+
+    def _stage_step(self, stage: Stage[Any], batch_size: int) -> int:
+        position = self.position(stage.name)
+        types = sorted(stage.handles) if stage.handles is not None else None
+        batch = self.log.read_all(after=position, limit=batch_size, types=types)
+        if not batch:
+            return 0
+        prepared = stage.prepare(batch)
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                select(db.tracking.c.position)
+                .where(db.tracking.c.follower == stage.name)
+                .with_for_update()
+            ).scalar_one()
+            if current != position:
+                log.info("another runner handled this batch", extra={"follower": stage.name})
+                return 0
+            stage.record(conn, batch, prepared)
+            conn.execute(
+                update(db.tracking)
+                .where(db.tracking.c.follower == stage.name)
+                .values(position=batch[-1].position, updated_at=utcnow())
+            )
         return len(batch)
 
     def run_once(

@@ -14,7 +14,7 @@ import traceback
 import click
 
 from monitor import __version__
-from monitor.cli import database, events, feeds, later, replay, run, settings
+from monitor.cli import database, events, feeds, ingest, later, replay, run, settings
 from monitor.errors import MonitorError
 
 EXIT_ERROR = 1
@@ -43,8 +43,8 @@ for command in (
     run.run,
     database.db,
     feeds.feeds,
-    later.poll,
-    later.articles,
+    ingest.poll,
+    ingest.articles,
     later.classify,
     later.subscriptions,
     later.digest,

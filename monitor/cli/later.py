@@ -22,8 +22,6 @@ def _placeholder(name: str, summary: str, arrives_with: str) -> click.Command:
     return command
 
 
-poll = _placeholder("poll", "Poll feeds now and run the pipeline to the end.", "ingestion")
-articles = _placeholder("articles", "List and show stored articles.", "ingestion")
 classify = _placeholder("classify", "Classify text with the active model.", "the classifiers")
 subscriptions = _placeholder("subscriptions", "Manage subscriptions.", "delivery")
 digest = _placeholder("digest", "Send digests that are due.", "delivery")

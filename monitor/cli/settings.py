@@ -18,4 +18,8 @@ def config(dump: bool, as_json: bool) -> None:
         print_json(shown)
         return
     for name, value in shown.items():
-        click.echo(f"MONITOR_{name.upper()}={'' if value is None else value}")
+        if value is None:
+            value = ""
+        elif isinstance(value, tuple | list):
+            value = ",".join(value)
+        click.echo(f"MONITOR_{name.upper()}={value}")

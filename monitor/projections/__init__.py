@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from monitor.followers import Projection
 from monitor.projections.activity import ActivityProjection
+from monitor.projections.articles import ArticlesProjection
 from monitor.projections.feeds import FeedsProjection
 
 
 def all_projections() -> list[Projection]:
     """Every read model, in the order they are caught up."""
-    return [FeedsProjection(), ActivityProjection()]
+    return [FeedsProjection(), ArticlesProjection(), ActivityProjection()]

@@ -1,4 +1,7 @@
-"""The feeds registry as users see it in `feeds list`."""
+"""The feeds registry as users see it in `feeds list`, with each feed's health and schedule.
+
+`next_check_at` here is what the scheduler asks when it looks for due feeds.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,14 @@ from sqlalchemy import Connection, delete, insert, update
 
 from monitor import db
 from monitor.eventlog import RecordedEvent
-from monitor.events import FeedAdded, FeedPaused, FeedRemoved, FeedResumed
+from monitor.events import (
+    FeedAdded,
+    FeedPaused,
+    FeedPolled,
+    FeedPollFailed,
+    FeedRemoved,
+    FeedResumed,
+)
 from monitor.followers import Projection, on
 
 
@@ -26,6 +36,9 @@ class FeedsProjection(Projection):
                 status="active",
                 status_reason=None,
                 added_at=recorded.recorded_at,
+                health="new",
+                consecutive_errors=0,
+                next_check_at=recorded.recorded_at,  # due at once
             )
         )
 
@@ -38,13 +51,43 @@ class FeedsProjection(Projection):
         self._set_status(conn, evt.feed_id, "paused", evt.reason)
 
     @on(FeedResumed)
-    def _resumed(self, conn: Connection, evt: FeedResumed, _: RecordedEvent) -> None:
+    def _resumed(self, conn: Connection, evt: FeedResumed, recorded: RecordedEvent) -> None:
         self._set_status(conn, evt.feed_id, "active", None)
+        self._update(conn, evt.feed_id, next_check_at=recorded.recorded_at)
+
+    @on(FeedPolled)
+    def _polled(self, conn: Connection, evt: FeedPolled, _: RecordedEvent) -> None:
+        self._update(
+            conn,
+            evt.feed_id,
+            health="ok",
+            last_polled_at=evt.polled_at,
+            last_http_status=evt.http_status,
+            last_error=evt.problem,
+            consecutive_errors=0,
+            items_found=evt.items_found,
+            new_items=evt.new_items,
+            next_check_at=evt.next_check_at,
+        )
+
+    @on(FeedPollFailed)
+    def _failed(self, conn: Connection, evt: FeedPollFailed, _: RecordedEvent) -> None:
+        self._update(
+            conn,
+            evt.feed_id,
+            health="unhealthy" if evt.unhealthy else "failing",
+            last_polled_at=evt.polled_at,
+            last_http_status=evt.http_status,
+            last_error=f"{evt.reason}: {evt.message}",
+            consecutive_errors=evt.consecutive_errors,
+            items_found=None,
+            new_items=None,
+            next_check_at=evt.next_check_at,
+        )
 
     @staticmethod
-    def _set_status(conn: Connection, feed_id: str, status: str, reason: str | None) -> None:
-        conn.execute(
-            update(db.feeds)
-            .where(db.feeds.c.feed_id == feed_id)
-            .values(status=status, status_reason=reason)
-        )
+    def _update(conn: Connection, feed_id: str, **values: object) -> None:
+        conn.execute(update(db.feeds).where(db.feeds.c.feed_id == feed_id).values(**values))
+
+    def _set_status(self, conn: Connection, feed_id: str, status: str, reason: str | None) -> None:
+        self._update(conn, feed_id, status=status, status_reason=reason)

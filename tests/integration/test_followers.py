@@ -136,6 +136,6 @@ def test_run_forever_stops_when_asked(app: App) -> None:
 
 
 def test_projection_names_are_known(app: App) -> None:
-    assert {p.name for p in app.projections} == {"feeds", "activity"}
-    with pytest.raises(KeyError, match="known: feeds, activity"):
+    assert {p.name for p in app.projections} == {"feeds", "articles", "activity"}
+    with pytest.raises(KeyError, match="known: feeds, articles, activity"):
         app.projection("nope")

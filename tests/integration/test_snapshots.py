@@ -8,10 +8,11 @@ from monitor import commands, db
 from monitor.bootstrap import App
 from monitor.events import FeedPaused, FeedResumed
 from monitor.model import Feed, FeedFold
+from monitor.streams import feed_stream
 
 
 def _toggle(app: App, feed_id: str, times: int) -> None:
-    stream = commands.feed_stream(feed_id)
+    stream = feed_stream(feed_id)
     for _ in range(times):
         version = app.log.stream_version(stream)
         evt = FeedPaused(feed_id) if version % 2 else FeedResumed(feed_id)
@@ -19,14 +20,14 @@ def _toggle(app: App, feed_id: str, times: int) -> None:
 
 
 def _full_replay(app: App, feed_id: str) -> Feed:
-    events = [r.event for r in app.log.read_stream(commands.feed_stream(feed_id))]
+    events = [r.event for r in app.log.read_stream(feed_stream(feed_id))]
     return Feed.fold(feed_id, events)
 
 
 def test_snapshot_plus_later_events_equals_full_replay(app: App) -> None:
     feed_id = commands.add_feed(app, "https://snap.example.org/rss")
     _toggle(app, feed_id, 99)  # 100 events: the load below takes a snapshot at v100
-    stream = commands.feed_stream(feed_id)
+    stream = feed_stream(feed_id)
     state, version = app.snapshots.load(stream, FeedFold())
     assert version == 100
     with app.engine.connect() as conn:
@@ -40,7 +41,7 @@ def test_snapshot_plus_later_events_equals_full_replay(app: App) -> None:
 def test_a_corrupt_or_foreign_snapshot_is_ignored(app: App) -> None:
     feed_id = commands.add_feed(app, "https://corrupt.example.org/rss")
     _toggle(app, feed_id, 104)
-    stream = commands.feed_stream(feed_id)
+    stream = feed_stream(feed_id)
     app.snapshots.load(stream, FeedFold())  # writes the snapshot
     expected = _full_replay(app, feed_id)
 

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
-from monitor.events import FeedAdded, FeedPaused, FeedRemoved, FeedResumed
-from monitor.model import Feed, FeedFold, parse_interval
+from monitor.events import (
+    FeedAdded,
+    FeedPaused,
+    FeedPolled,
+    FeedPollFailed,
+    FeedRemoved,
+    FeedResumed,
+)
+from monitor.model import (
+    Feed,
+    FeedFold,
+    max_age_seconds,
+    next_check_after_failure,
+    next_check_after_success,
+    parse_http_date,
+    parse_interval,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,3 +55,63 @@ def test_feed_snapshot_round_trip_and_refusal() -> None:
     assert fold.load(fold.dump(state)) == state
     with pytest.raises(ValueError, match="status"):
         fold.load({"feed_id": "f", "status": "exploded", "url": None})
+
+
+# --- scheduling as data -------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def _minutes(moment: datetime) -> float:
+    return (moment - NOW).total_seconds() / 60
+
+
+def test_a_good_poll_waits_the_interval_or_what_the_feed_and_server_ask() -> None:
+    assert _minutes(next_check_after_success(NOW, 900)) == 15
+    assert _minutes(next_check_after_success(NOW, 900, ttl_seconds=3600)) == 60
+    assert _minutes(next_check_after_success(NOW, 900, max_age_seconds=1800)) == 30
+    expires = NOW + timedelta(hours=2)
+    assert _minutes(next_check_after_success(NOW, 900, expires=expires)) == 120
+    assert _minutes(next_check_after_success(NOW, 900, ttl_seconds=10**9)) == 24 * 60
+    assert _minutes(next_check_after_success(NOW, 900, max_age_seconds=60)) == 15  # never sooner
+
+
+def test_jitter_only_ever_delays_by_at_most_ten_percent() -> None:
+    assert _minutes(next_check_after_success(NOW, 600, jitter=0.999)) == pytest.approx(11, 0.01)
+
+
+def test_failures_back_off_exponentially_to_a_day_then_mark_unhealthy() -> None:
+    waits = [next_check_after_failure(NOW, 900, n) for n in range(1, 12)]
+    minutes = [_minutes(at) for at, _ in waits]
+    assert minutes[:4] == [15, 30, 60, 120]
+    assert max(minutes) == 24 * 60
+    assert [unhealthy for _, unhealthy in waits] == [False] * 9 + [True] * 2
+
+
+def test_retry_after_is_honoured_up_to_a_week() -> None:
+    at, _ = next_check_after_failure(NOW, 60, 1, retry_after_seconds=7200)
+    assert _minutes(at) == 120
+    at, _ = next_check_after_failure(NOW, 60, 1, retry_after_seconds=10**9)
+    assert _minutes(at) == 7 * 24 * 60
+
+
+def test_cache_headers() -> None:
+    assert max_age_seconds("public, max-age=600") == 600
+    assert max_age_seconds("s-maxage=10") is None
+    assert max_age_seconds("no-store, max-age=600") is None
+    assert max_age_seconds(None) is None
+    assert parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT") == datetime(
+        2015, 10, 21, 7, 28, tzinfo=UTC
+    )
+    assert parse_http_date("yesterday") is None
+
+
+def test_poll_outcomes_fold_into_the_feed() -> None:
+    added = FeedAdded("f", "https://e.org/rss", None, 900)
+    ok = FeedPolled("f", NOW, 200, False, 3, 3, NOW, etag='"a"', last_modified="lm")
+    not_modified = FeedPolled("f", NOW, 304, True, 0, 0, NOW)
+    failed = FeedPollFailed("f", NOW, "timeout", "slow", 4, NOW)
+    state = Feed.fold("f", [added, ok, not_modified])
+    assert (state.etag, state.last_modified) == ('"a"', "lm")  # a 304 keeps the validators
+    assert Feed.fold("f", [added, ok, failed]).consecutive_errors == 4
+    assert Feed.fold("f", [added, failed, ok]).consecutive_errors == 0

@@ -1,0 +1,162 @@
+"""`monitor poll` and `monitor articles ...`: ingestion on demand, and what it stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from monitor import db
+from monitor.cli.context import get_app, print_json, print_table
+from monitor.engine import reading
+from monitor.errors import InvalidInputError, NotFoundError
+from monitor.queries import article_detail, list_articles
+from monitor.stages.polling import Poller
+
+
+@click.command()
+@click.option("--feed", "feed_id", help="Poll only this feed.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array of poll reports.")
+@click.pass_context
+def poll(ctx: click.Context, feed_id: str | None, as_json: bool) -> None:
+    """Poll every active feed (or one) now, then run the pipeline until it is drained."""
+    app = get_app(ctx)
+    app.catch_up()
+    if feed_id:
+        feed_ids = [feed_id]
+    else:
+        with reading(app.engine) as conn:
+            query = select(db.feeds.c.feed_id).where(db.feeds.c.status == "active")
+            feed_ids = list(conn.execute(query).scalars())
+    reports = Poller(app).poll(feed_ids)
+    if feed_id and not reports:
+        raise NotFoundError(f"no active feed with id {feed_id}")
+    app.drain()
+    if as_json:
+        print_json([report.__dict__ for report in reports])
+        return
+    for report in reports:
+        state = f"{report.new_items} new ({report.detail})" if report.ok else report.detail
+        click.echo(f"{report.feed_id}  {'ok ' if report.ok else 'FAILED'}  {state}")
+    failed = sum(not r.ok for r in reports)
+    click.echo(f"polled {len(reports)} feeds, {failed} failed", err=True)
+
+
+@click.group()
+def articles() -> None:
+    """Stored articles and their classification."""
+
+
+@articles.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+@click.option("--topic", help="Only articles with this topic.")
+@click.option("--stance", type=click.Choice(["cooperation", "tension", "neutral"]))
+@click.option(
+    "--actor",
+    "actors",
+    multiple=True,
+    help="Only articles naming this actor (ISO alpha-3 or NATO, EU...); repeat for all of several.",
+)
+@click.option("--since", help="Published on or after DATE (YYYY-MM-DD) or within a span (7d, 24h).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.pass_context
+def list_command(
+    ctx: click.Context,
+    as_json: bool,
+    topic: str | None,
+    stance: str | None,
+    actors: tuple[str, ...],
+    since: str | None,
+    limit: int,
+) -> None:
+    """Stored articles, newest first, with their current classification."""
+    app = get_app(ctx)
+    app.catch_up()
+    rows = list_articles(
+        app.engine,
+        topic=topic,
+        stance=stance,
+        actors=actors,
+        since=_since(since),
+        limit=limit,
+    )
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["ID", "PUBLISHED", "STANCE", "CONF", "TOPICS", "TITLE"],
+        [
+            [
+                r["id"],
+                r["published_at"][:10],
+                r["stance"] or "-",
+                "" if r["confidence"] is None else f"{r['confidence']:.2f}",
+                ",".join(r["topics"] or []),
+                (r["title"] or "")[:70],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@articles.command("show")
+@click.argument("article_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@click.pass_context
+def show(ctx: click.Context, article_id: str, as_json: bool) -> None:
+    """One article: text, classification, explanation, story."""
+    app = get_app(ctx)
+    app.catch_up()
+    detail = article_detail(app.engine, article_id)
+    if detail is None:
+        raise NotFoundError(f"no article with id {article_id}")
+    if as_json:
+        print_json(detail)
+        return
+    _print_detail(detail)
+
+
+def _print_detail(detail: dict[str, Any]) -> None:
+    click.echo(detail["title"])
+    click.echo(f"{detail['url'] or '(no link)'}")
+    click.echo(
+        f"published {detail['published_at']}  feed {detail['feed_id']}  "
+        f"language {detail['language'] or '?'}"
+    )
+    if detail["stance"] is not None:
+        click.echo(
+            f"relevant {detail['relevant']} ({detail['relevance']:.2f})  "
+            f"stance {detail['stance']} ({detail['confidence']:.2f}, "
+            f"score {detail['stance_score']:+.2f})  model {detail['model_version']}"
+        )
+        click.echo(
+            f"topics {', '.join(detail['topics']) or '-'}  "
+            f"actors {', '.join(detail['actors']) or '-'}"
+        )
+    story = detail["story"]
+    if story and story["articles"]:
+        click.echo(f"story {story['id']}: also {len(story['articles'])} other copies")
+        for other in story["articles"]:
+            click.echo(f"  {other['id']}  {other['title'][:70]}")
+    if detail["extraction_error"]:
+        click.echo(f"page not used: {detail['extraction_error']}")
+    click.echo("")
+    click.echo(detail["text"] or detail["summary"])
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text = value.strip().lower()
+    units = {"d": "days", "h": "hours", "w": "weeks"}
+    if text[:-1].isdigit() and text[-1] in units:
+        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"--since: not a date or span: {value!r} (use 2026-01-31 or 7d)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

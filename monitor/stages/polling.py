@@ -1,0 +1,285 @@
+"""Polling: fetch feeds, parse them, and record what was found as events.
+
+A poll cycle fetches every chosen feed concurrently (the fetcher bounds connections and
+politeness per host), then records each feed's outcome in a transaction of its own:
+`FeedPolled` with the entries that are new as `ArticleDiscovered`, or `FeedPollFailed`. One
+feed's failure, however strange, never touches another's. An entry is new when none of its
+keys (canonical URL, GUID) is in `article_keys`; the keys are claimed in the same
+transaction as the events, so a copy seen later in another feed is recognised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from monitor import db
+from monitor.engine import reading
+from monitor.eventlog import derived_id, new_id, utcnow
+from monitor.events import ArticleDiscovered, Event, FeedPolled, FeedPollFailed
+from monitor.model import (
+    Feed,
+    FeedFold,
+    max_age_seconds,
+    next_check_after_failure,
+    next_check_after_success,
+    parse_http_date,
+)
+from monitor.pipeline.canonical import shared_guids
+from monitor.pipeline.fetch import Fetcher, FetchError, FetchResult
+from monitor.pipeline.parse import NotAFeedError, ParsedEntry, ParsedFeed, parse_feed
+from monitor.streams import article_stream, feed_stream
+
+if TYPE_CHECKING:
+    from monitor.bootstrap import App
+
+log = logging.getLogger(__name__)
+
+RECORD_ATTEMPTS = 3  # a key claimed concurrently by another process: re-check and retry
+
+
+@dataclass(frozen=True)
+class PollReport:
+    feed_id: str
+    url: str
+    ok: bool
+    new_items: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str
+    message: str
+    http_status: int | None = None
+    retry_after: float | None = None
+
+
+class Poller:
+    def __init__(
+        self,
+        app: App,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.app = app
+        self.clock = clock
+        self.jitter = jitter
+
+    def due(self, *, limit: int = 500) -> list[str]:
+        """Active feeds whose next check has come, most overdue first."""
+        query = (
+            select(db.feeds.c.feed_id)
+            .where(db.feeds.c.status == "active", db.feeds.c.next_check_at <= self.clock())
+            .order_by(db.feeds.c.next_check_at)
+            .limit(limit)
+        )
+        with reading(self.app.engine) as conn:
+            return list(conn.execute(query).scalars())
+
+    def poll(self, feed_ids: Sequence[str]) -> list[PollReport]:
+        """Poll these feeds now (paused or removed ones are skipped) and record the outcomes."""
+        feeds = [self.app.snapshots.load(feed_stream(fid), FeedFold())[0] for fid in feed_ids]
+        feeds = [feed for feed in feeds if feed.status == "active" and feed.url]
+        if not feeds:
+            return []
+        outcomes = asyncio.run(self._fetch_all(feeds))
+        return [self._record(feed, outcome) for feed, outcome in zip(feeds, outcomes, strict=True)]
+
+    async def _fetch_all(self, feeds: list[Feed]) -> list[tuple[FetchResult | _Failure, float]]:
+        async with self.app.fetcher() as fetcher:
+            return await asyncio.gather(*(self._fetch(fetcher, feed) for feed in feeds))
+
+    async def _fetch(self, fetcher: Fetcher, feed: Feed) -> tuple[FetchResult | _Failure, float]:
+        started = time.monotonic()
+        assert feed.url is not None
+        try:
+            result: FetchResult | _Failure = await fetcher.fetch(
+                feed.url, kind="feed", etag=feed.etag, last_modified=feed.last_modified
+            )
+        except FetchError as exc:
+            result = _Failure(exc.reason, exc.message, exc.status, exc.retry_after)
+        except Exception as exc:  # a bug must cost one feed its poll, not the whole cycle
+            log.exception("unexpected error fetching a feed", extra={"feed_id": feed.feed_id})
+            result = _Failure("internal_error", f"{type(exc).__name__}: {exc}")
+        return result, time.monotonic() - started
+
+    # --- recording ---------------------------------------------------------------------
+
+    def _record(self, feed: Feed, outcome: tuple[FetchResult | _Failure, float]) -> PollReport:
+        result, elapsed = outcome
+        polled_at = self.clock()
+        if isinstance(result, _Failure):
+            return self._record_failure(feed, polled_at, result)
+        parsed: ParsedFeed | None = None
+        if not result.not_modified:
+            try:
+                parsed = parse_feed(
+                    result.body,
+                    content_type=result.content_type,
+                    url=result.final_url,
+                    fetched_at=polled_at,
+                )
+            except NotAFeedError as exc:
+                failure = _Failure("not_a_feed", exc.reason, result.status)
+                return self._record_failure(feed, polled_at, failure)
+            except Exception as exc:  # feedparser on hostile bytes: record, never crash
+                log.exception("feed could not be parsed", extra={"feed_id": feed.feed_id})
+                failure = _Failure("parse_error", f"{type(exc).__name__}: {exc}", result.status)
+                return self._record_failure(feed, polled_at, failure)
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                return self._record_success(feed, polled_at, result, parsed, elapsed)
+            except IntegrityError:
+                if attempt == RECORD_ATTEMPTS:
+                    raise
+                log.info(
+                    "article key taken concurrently; re-checking", extra={"feed_id": feed.feed_id}
+                )
+        raise AssertionError("unreachable")
+
+    def _record_success(
+        self,
+        feed: Feed,
+        polled_at: datetime,
+        result: FetchResult,
+        parsed: ParsedFeed | None,
+        elapsed: float,
+    ) -> PollReport:
+        next_check = next_check_after_success(
+            polled_at,
+            feed.interval_seconds,
+            ttl_seconds=parsed.ttl_seconds if parsed else None,
+            max_age_seconds=max_age_seconds(result.headers.get("cache-control")),
+            expires=parse_http_date(result.headers.get("expires")),
+            jitter=self.jitter(),
+        )
+        poll_id = new_id()
+        metadata = {"correlation_id": poll_id, "feed_id": feed.feed_id}
+        with self.app.engine.begin() as conn:
+            discovered = self._claim_new(conn, feed, parsed, polled_at) if parsed else []
+            for evt in discovered:
+                self.app.log.append(
+                    article_stream(evt.article_id),
+                    0,
+                    [evt],
+                    event_ids=[derived_id("discovered", evt.article_id)],
+                    metadata=metadata,
+                    conn=conn,
+                )
+            polled = FeedPolled(
+                feed_id=feed.feed_id,
+                polled_at=polled_at,
+                http_status=result.status,
+                not_modified=result.not_modified,
+                items_found=len(parsed.entries) if parsed else 0,
+                new_items=len(discovered),
+                next_check_at=next_check,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                ttl_seconds=parsed.ttl_seconds if parsed else None,
+                elapsed_ms=int(elapsed * 1000),
+                problem=parsed.problem if parsed else None,
+            )
+            self._append_to_feed(feed, polled, metadata, conn)
+        detail = "not modified" if result.not_modified else f"{polled.items_found} items"
+        return PollReport(feed.feed_id, feed.url or "", True, len(discovered), detail)
+
+    def _record_failure(self, feed: Feed, polled_at: datetime, failure: _Failure) -> PollReport:
+        errors = feed.consecutive_errors + 1
+        next_check, unhealthy = next_check_after_failure(
+            polled_at,
+            feed.interval_seconds,
+            errors,
+            retry_after_seconds=failure.retry_after,
+            jitter=self.jitter(),
+        )
+        evt = FeedPollFailed(
+            feed_id=feed.feed_id,
+            polled_at=polled_at,
+            reason=failure.reason,
+            message=failure.message[:2000],
+            consecutive_errors=errors,
+            next_check_at=next_check,
+            http_status=failure.http_status,
+            unhealthy=unhealthy,
+        )
+        with self.app.engine.begin() as conn:
+            self._append_to_feed(feed, evt, {"feed_id": feed.feed_id}, conn)
+        detail = f"{failure.reason}: {failure.message}"
+        log.warning("feed poll failed: %s", detail, extra={"feed_id": feed.feed_id})
+        return PollReport(feed.feed_id, feed.url or "", False, 0, detail)
+
+    def _append_to_feed(
+        self, feed: Feed, evt: Event, metadata: dict[str, str], conn: Connection
+    ) -> None:
+        # A poll outcome is a fact whatever happened to the stream meanwhile (a pause, say):
+        # it is appended at the end rather than checked against the version polled.
+        self.app.log.append(feed_stream(feed.feed_id), None, [evt], metadata=metadata, conn=conn)
+
+    def _claim_new(
+        self, conn: Connection, feed: Feed, parsed: ParsedFeed, discovered_at: datetime
+    ) -> list[ArticleDiscovered]:
+        shared = shared_guids((e.guid for e in parsed.entries), (feed.url, parsed.link))
+        keyed = [(entry, entry_keys(entry, shared)) for entry in parsed.entries]
+        wanted = {key for _, keys in keyed for key in keys}
+        taken = set(
+            conn.execute(
+                select(db.article_keys.c.key).where(db.article_keys.c.key.in_(sorted(wanted)))
+            ).scalars()
+        )
+        discovered = []
+        for entry, keys in keyed:
+            if taken.intersection(keys):
+                continue
+            article_id = derived_id("article", keys[0])
+            conn.execute(
+                insert(db.article_keys), [{"key": k, "article_id": article_id} for k in keys]
+            )
+            taken.update(keys)
+            discovered.append(_discovered(article_id, feed.feed_id, entry, discovered_at))
+        return discovered
+
+
+def entry_keys(entry: ParsedEntry, shared: set[str]) -> list[str]:
+    """Every identity of an entry across feeds: its canonical URL and its own GUID."""
+    keys = []
+    if entry.url:
+        keys.append(_key("url", entry.url))
+    if entry.guid and entry.guid not in shared:
+        keys.append(_key("guid", entry.guid))
+    return keys or [entry.dedupe_key]
+
+
+def _key(kind: str, value: str) -> str:
+    return f"{kind}:{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def _discovered(
+    article_id: str, feed_id: str, entry: ParsedEntry, discovered_at: datetime
+) -> ArticleDiscovered:
+    return ArticleDiscovered(
+        article_id=article_id,
+        feed_id=feed_id,
+        url=entry.url,
+        guid=entry.guid,
+        title=entry.title,
+        published_at=entry.published,
+        discovered_at=discovered_at,
+        summary=entry.summary,
+        content=entry.content,
+        author=entry.author,
+        language=entry.language,
+        dedupe_key=entry.dedupe_key,
+    )
