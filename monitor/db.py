@@ -178,6 +178,45 @@ article_tags = Table(
     Column("article_id", String(36), primary_key=True),
 )
 
+labels = Table(
+    "labels",
+    metadata,
+    Column("label_id", String(36), primary_key=True),
+    Column("analyst", String(200), nullable=False),
+    Column("article_id", String(36)),
+    Column("text", Text),
+    Column("title", Text),
+    Column("relevant", Boolean),
+    Column("stance", String(20)),
+    Column("topics", Json),
+    Column("actors", Json),
+    Column("note", Text),
+    Column("source", String(200), nullable=False),
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("retracted_at", UTCDateTime()),
+    Index("ix_labels_article_id", "article_id"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("status", String(20), nullable=False),  # candidate, active, retired
+    Column("trained_at", UTCDateTime(), nullable=False),
+    Column("trained_by", String(200), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("model_sha256", String(64), nullable=False),
+    Column("sklearn_version", String(20), nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("counts", Json, nullable=False),
+    Column("params", Json, nullable=False),
+    Column("cv_metrics", Json, nullable=False),
+    Column("dev_metrics", Json),
+    Column("promoted_at", UTCDateTime()),
+    Column("promoted_by", String(200)),
+    Column("integrity_error", Text),
+)
+
 # --- pipeline state (written by a stage in the transaction that records its events) -----
 
 # Every identity an article is known by (canonical URL, GUID): how a copy of an article seen

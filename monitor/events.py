@@ -262,3 +262,80 @@ class ArticleClassified(Event):
     topic_scores: dict[str, float] = field(default_factory=dict)
     stance_scores: dict[str, float] = field(default_factory=dict)
     explanation: dict[str, Any] = field(default_factory=dict)
+
+
+# --- Analysts' labels and the model registry ---------------------------------------------
+
+
+@event
+@dataclass(frozen=True)
+class LabelAdded(Event):
+    """An analyst's judgement: of a stored article, or of a text given with the label (import).
+
+    Fields left None were not judged; the article's current classification fills them in
+    when the label becomes a training example.
+    """
+
+    label_id: str
+    analyst: str
+    article_id: str | None = None
+    text: str | None = None
+    title: str | None = None
+    relevant: bool | None = None
+    stance: str | None = None
+    topics: tuple[str, ...] | None = None
+    actors: tuple[str, ...] | None = None
+    note: str | None = None
+    source: str = "cli"
+
+
+@event
+@dataclass(frozen=True)
+class LabelRetracted(Event):
+    label_id: str
+    analyst: str
+    reason: str | None = None
+
+
+@event
+@dataclass(frozen=True)
+class ModelTrained(Event):
+    """A candidate model version, saved under the data directory, with its evaluation."""
+
+    version: str
+    trained_by: str
+    path: str
+    model_sha256: str
+    sklearn_version: str
+    data_hash: str
+    counts: dict[str, int] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    cv_metrics: dict[str, Any] = field(default_factory=dict)
+    dev_metrics: dict[str, Any] | None = None
+
+
+@event
+@dataclass(frozen=True)
+class ModelPromoted(Event):
+    version: str
+    previous_version: str | None
+    promoted_by: str
+    forced: bool = False
+    reason: str | None = None
+
+
+@event
+@dataclass(frozen=True)
+class ModelRolledBack(Event):
+    from_version: str
+    to_version: str
+    rolled_back_by: str
+
+
+@event
+@dataclass(frozen=True)
+class ModelIntegrityFailed(Event):
+    """A stored model failed its checks when loaded; the previous model stays in use."""
+
+    version: str
+    reason: str

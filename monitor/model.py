@@ -156,7 +156,7 @@ def next_check_after_failure(
     """
     unhealthy = consecutive_errors >= UNHEALTHY_AFTER
     exponent = max(consecutive_errors - 1, 0)
-    wait = MAX_BACKOFF if unhealthy else min(interval_seconds * 2**min(exponent, 20), MAX_BACKOFF)
+    wait = MAX_BACKOFF if unhealthy else min(interval_seconds * 2 ** min(exponent, 20), MAX_BACKOFF)
     if retry_after_seconds is not None:
         wait = max(wait, min(int(retry_after_seconds), MAX_RETRY_AFTER))
     return now + timedelta(seconds=wait * (1 + JITTER * jitter)), unhealthy

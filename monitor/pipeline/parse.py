@@ -9,6 +9,7 @@ entry lists) becomes plain text, UTC dates and stable dedupe keys. Pure: no I/O,
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import io
 import re
@@ -37,13 +38,11 @@ UPDATE_PERIOD_SECONDS = {
     "monthly": 2_592_000,
     "yearly": 31_536_000,
 }
-# An ENTITY declaration, quoted values may hold '>'.
-_ENTITY_DECL = re.compile(rb"""<!ENTITY\s(?:"[^"]*"|'[^']*'|[^>"'])*>""")
+_DECLARATION_TOKEN = re.compile(rb"""[>"']""")
 _WIDE_ENTITY_DECLS = tuple(
     "<!ENTITY".encode(codec) for codec in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
 _XML_DECLARED_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""")
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLOCK_TAGS = frozenset(
     {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}
@@ -115,20 +114,39 @@ def parse_feed(
 
 
 def _without_entity_declarations(body: bytes) -> tuple[bytes, list[str]]:
-    """Remove every ENTITY declaration of the prolog: no expansion bombs, no external entities.
+    """Remove every ENTITY declaration: no expansion bombs, no external entities.
 
     Internal-subset entities are a legacy feature real feeds do not need; references to them
-    then stay unexpanded text. The byte patterns only see ASCII-compatible encodings, so a
-    UTF-16/32 document that declares entities is refused outright.
+    then stay unexpanded text. The scan is linear and honours quoted values (which may hold
+    '>'). It only sees ASCII-compatible encodings, so a UTF-16/32 document that declares
+    entities is refused outright, as is a declaration that never ends.
     """
-    match = _FIRST_ELEMENT.search(body)
-    end = match.start() if match else len(body)
     if any(pattern in body for pattern in _WIDE_ENTITY_DECLS):
         raise NotAFeedError("a UTF-16/32 document declaring XML entities (refused for safety)")
-    head, count = _ENTITY_DECL.subn(b"", body[:end])
+    kept, position, count = [], 0, 0
+    while (start := body.find(b"<!ENTITY", position)) != -1:
+        end = _declaration_end(body, start)
+        if end < 0:
+            raise NotAFeedError("an XML entity declaration that never ends")
+        kept.append(body[position:start])
+        position, count = end, count + 1
     if not count:
         return body, []
-    return head + body[end:], [f"ignored {count} XML entity declaration(s) (not expanded)"]
+    kept.append(body[position:])
+    return b"".join(kept), [f"ignored {count} XML entity declaration(s) (not expanded)"]
+
+
+def _declaration_end(body: bytes, start: int) -> int:
+    """Index just after the '>' closing the declaration at `start`, or -1."""
+    position = start
+    while match := _DECLARATION_TOKEN.search(body, position):
+        if match.group() == b">":
+            return match.end()
+        close = body.find(match.group(), match.end())
+        if close < 0:
+            return -1
+        position = close + 1
+    return -1
 
 
 def _feedparser(body: bytes, content_type: str | None) -> Any:
@@ -149,8 +167,11 @@ def _with_guessed_charset(body: bytes, result: Any) -> Any:
     text = body.decode(guess.encoding, errors="replace")
     utf8 = _XML_DECLARED_ENCODING.sub(r"\1", text, count=1).encode("utf-8")
     retried = _feedparser(utf8, "application/xml; charset=utf-8")
-    retried["bozo"], retried["bozo_exception"] = 1, feedparser.CharacterEncodingOverride(
-        f"{result['bozo_exception']}; read as {guess.encoding} (detected) instead"
+    retried["bozo"], retried["bozo_exception"] = (
+        1,
+        feedparser.CharacterEncodingOverride(
+            f"{result['bozo_exception']}; read as {guess.encoding} (detected) instead"
+        ),
     )
     return retried
 
@@ -247,8 +268,8 @@ def _published(raw: Any, fetched_at: datetime) -> datetime:
     if not parsed:
         return fetched_at
     try:
-        when = datetime(*parsed[:6], tzinfo=UTC)
-    except (TypeError, ValueError):
+        when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):  # e.g. year 10000
         return fetched_at
     return min(when, fetched_at)
 

@@ -48,9 +48,7 @@ def shingles(text: str) -> set[bytes]:
     if not words:
         return set()
     width = min(SHINGLE_WORDS, len(words))
-    return {
-        " ".join(words[i : i + width]).encode("utf-8") for i in range(len(words) - width + 1)
-    }
+    return {" ".join(words[i : i + width]).encode("utf-8") for i in range(len(words) - width + 1)}
 
 
 def signature(text: str) -> tuple[int, ...]:

@@ -12,8 +12,20 @@ import time
 import pytest
 
 INTERFACE_GROUPS = [
-    "run", "db", "feeds", "poll", "articles", "classify", "subscriptions", "digest",
-    "deliveries", "label", "model", "replay", "events", "config",
+    "run",
+    "db",
+    "feeds",
+    "poll",
+    "articles",
+    "classify",
+    "subscriptions",
+    "digest",
+    "deliveries",
+    "label",
+    "model",
+    "replay",
+    "events",
+    "config",
 ]
 
 
@@ -50,7 +62,13 @@ def test_help_lists_every_command_group(sqlite_url: str) -> None:
 
 def test_feeds_events_and_replay(database_url: str) -> None:
     feed_id = monitor(
-        "feeds", "add", "https://example.org/rss", "--name", "Example", "--interval", "30m",
+        "feeds",
+        "add",
+        "https://example.org/rss",
+        "--name",
+        "Example",
+        "--interval",
+        "30m",
         url=database_url,
     ).stdout.strip()
     duplicate = monitor("feeds", "add", "https://example.org/rss", url=database_url, check=False)
@@ -65,8 +83,15 @@ def test_feeds_events_and_replay(database_url: str) -> None:
     lines = monitor("events", "list", "--json", url=database_url).stdout.splitlines()
     logged = [json.loads(line) for line in lines]
     assert [e["type"] for e in logged] == ["FeedAdded", "FeedPaused"]
-    assert {"position", "event_id", "stream_id", "stream_version", "data", "metadata",
-            "recorded_at"} <= set(logged[0])
+    assert {
+        "position",
+        "event_id",
+        "stream_id",
+        "stream_version",
+        "data",
+        "metadata",
+        "recorded_at",
+    } <= set(logged[0])
     after_first = monitor(
         "events", "list", "--json", "--after", str(logged[0]["position"]), url=database_url
     ).stdout.splitlines()
