@@ -21,8 +21,7 @@ from monitor.pipeline.fetch import Fetcher, FetchPolicy
 from monitor.pipeline.ssrf import SsrfPolicy
 from monitor.projections import all_projections
 from monitor.snapshots import SnapshotStore
-from monitor.stages.extraction import ExtractionStage
-from monitor.stages.stories import StoriesStage
+from monitor.stages import pipeline_stages
 
 log = logging.getLogger(__name__)
 
@@ -106,5 +105,5 @@ def bootstrap(settings: Settings | None = None, *, migrate: bool = True) -> App:
     app = App(
         settings, engine, event_log, FollowerRunner(engine, event_log), SnapshotStore(event_log)
     )
-    app.stages = [ExtractionStage(app), StoriesStage(app)]
+    app.stages = pipeline_stages(app)
     return app

@@ -7,8 +7,9 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from monitor import commands, db
+from monitor import db
 from monitor.cli.context import get_app, print_json, print_table
+from monitor.commands import feeds as feed_commands
 from monitor.engine import reading
 from monitor.errors import InvalidInputError
 from monitor.model import DEFAULT_FEED_INTERVAL, parse_interval
@@ -39,7 +40,7 @@ def add(
     except ValueError as exc:
         raise InvalidInputError(f"--interval: {exc}") from None
     app = get_app(ctx)
-    feed_id = commands.add_feed(
+    feed_id = feed_commands.add_feed(
         app, url, name=name, interval_seconds=seconds, categories=categories
     )
     app.catch_up()
@@ -83,7 +84,9 @@ def _feed_action(name: str, summary: str, action: Any) -> click.Command:
 
 
 feeds.add_command(
-    _feed_action("remove", "Remove a feed (its history stays in the log).", commands.remove_feed)
+    _feed_action(
+        "remove", "Remove a feed (its history stays in the log).", feed_commands.remove_feed
+    )
 )
-feeds.add_command(_feed_action("pause", "Stop polling a feed.", commands.pause_feed))
-feeds.add_command(_feed_action("resume", "Poll a paused feed again.", commands.resume_feed))
+feeds.add_command(_feed_action("pause", "Stop polling a feed.", feed_commands.pause_feed))
+feeds.add_command(_feed_action("resume", "Poll a paused feed again.", feed_commands.resume_feed))

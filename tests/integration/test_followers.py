@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import Connection, func, select
 
-from monitor import commands, db
+from monitor import db
 from monitor.bootstrap import App
+from monitor.commands import feeds as feed_commands
 from monitor.eventlog import RecordedEvent
 from monitor.projections.activity import ActivityProjection
 from monitor.projections.feeds import FeedsProjection
@@ -40,19 +41,19 @@ def _activity_total(app: App) -> int:
 
 def _random_history(app: App, feeds: int = 30, seed: int = 7) -> None:
     rng = random.Random(seed)
-    ids = [commands.add_feed(app, f"https://news{n}.example.org/rss") for n in range(feeds)]
+    ids = [feed_commands.add_feed(app, f"https://news{n}.example.org/rss") for n in range(feeds)]
     for _ in range(feeds * 3):
         feed_id = rng.choice(ids)
         action = rng.choice(["pause", "resume", "remove", "readd"])
         try:
             if action == "pause":
-                commands.pause_feed(app, feed_id)
+                feed_commands.pause_feed(app, feed_id)
             elif action == "resume":
-                commands.resume_feed(app, feed_id)
+                feed_commands.resume_feed(app, feed_id)
             elif action == "remove":
-                commands.remove_feed(app, feed_id)
+                feed_commands.remove_feed(app, feed_id)
             else:
-                commands.add_feed(app, f"https://news{ids.index(feed_id)}.example.org/rss")
+                feed_commands.add_feed(app, f"https://news{ids.index(feed_id)}.example.org/rss")
         except Exception:
             pass
 
@@ -83,7 +84,7 @@ def test_a_crash_before_the_tracking_commit_applies_nothing(app: App) -> None:
                 raise RuntimeError("power cut after writing, before committing")
 
     for n in range(25):
-        commands.add_feed(app, f"https://crash{n}.example.org/rss")
+        feed_commands.add_feed(app, f"https://crash{n}.example.org/rss")
     projection = CrashOnce()
     with pytest.raises(RuntimeError):
         app.runner.run_once(projection, batch_size=10)
@@ -97,7 +98,7 @@ def test_a_crash_before_the_tracking_commit_applies_nothing(app: App) -> None:
 
 def test_two_runners_of_one_follower_never_double_count(app: App) -> None:
     for n in range(60):
-        commands.add_feed(app, f"https://twin{n}.example.org/rss")
+        feed_commands.add_feed(app, f"https://twin{n}.example.org/rss")
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -118,7 +119,7 @@ def test_two_runners_of_one_follower_never_double_count(app: App) -> None:
 
 
 def test_run_forever_stops_when_asked(app: App) -> None:
-    commands.add_feed(app, "https://forever.example.org/rss")
+    feed_commands.add_feed(app, "https://forever.example.org/rss")
     stop = threading.Event()
     worker = threading.Thread(
         target=app.runner.run_forever, args=(app.projections, stop), kwargs={"idle_wait": 0.05}

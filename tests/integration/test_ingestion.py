@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from monitor import commands, db
+from monitor import db
 from monitor.bootstrap import App, bootstrap
+from monitor.commands import feeds as feed_commands
 from monitor.config import Settings
 from monitor.queries import article_detail, list_articles
 from monitor.stages.polling import Poller
@@ -88,7 +89,7 @@ def wired_app(settings: Settings, wire: LoopbackServer) -> Iterator[App]:
 
 
 def _add(app: App, server: LoopbackServer, path: str) -> str:
-    return commands.add_feed(app, server.url(path))
+    return feed_commands.add_feed(app, server.url(path))
 
 
 def test_poll_extract_dedupe_and_cluster(wired_app: App, wire: LoopbackServer) -> None:
@@ -165,4 +166,4 @@ def test_feed_registration_refuses_unsafe_urls(app: App, tmp_path: Path) -> None
         "gopher://x",
     ):
         with pytest.raises(InvalidInputError, match="refused"):
-            commands.add_feed(app, url)
+            feed_commands.add_feed(app, url)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from monitor import commands, db
+from monitor import db
 from monitor.bootstrap import App
+from monitor.commands import feeds as feed_commands
 from monitor.events import FeedPaused, FeedResumed
 from monitor.model import Feed, FeedFold
 from monitor.streams import feed_stream
@@ -25,7 +26,7 @@ def _full_replay(app: App, feed_id: str) -> Feed:
 
 
 def test_snapshot_plus_later_events_equals_full_replay(app: App) -> None:
-    feed_id = commands.add_feed(app, "https://snap.example.org/rss")
+    feed_id = feed_commands.add_feed(app, "https://snap.example.org/rss")
     _toggle(app, feed_id, 99)  # 100 events: the load below takes a snapshot at v100
     stream = feed_stream(feed_id)
     state, version = app.snapshots.load(stream, FeedFold())
@@ -39,7 +40,7 @@ def test_snapshot_plus_later_events_equals_full_replay(app: App) -> None:
 
 
 def test_a_corrupt_or_foreign_snapshot_is_ignored(app: App) -> None:
-    feed_id = commands.add_feed(app, "https://corrupt.example.org/rss")
+    feed_id = feed_commands.add_feed(app, "https://corrupt.example.org/rss")
     _toggle(app, feed_id, 104)
     stream = feed_stream(feed_id)
     app.snapshots.load(stream, FeedFold())  # writes the snapshot
