@@ -92,3 +92,13 @@ def app(settings: Settings) -> Iterator[App]:
 
 def backend(url: str) -> str:
     return make_url(url).get_backend_name()
+
+
+def require_shared(path: Path) -> Path:
+    """A path under ../shared, or a skip when it is missing (a failure under CI=true)."""
+    if not path.exists():
+        message = f"shared test material missing: {path}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

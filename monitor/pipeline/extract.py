@@ -1,10 +1,12 @@
 """Main text and metadata of an article page, with a reason whenever there is none.
 
-Why not just `trafilatura.extract(body)`: the body is decoded here first (HTTP charset, BOM,
-<meta> declaration, then a sniffed guess; a wrong label never raises, replacement characters at
-worst), binary and compressed bodies are refused instead of parsed, too large or too short
-results become named failures the pipeline can record, and `ExtractorPool` bounds the time a
-page may take (lxml and trafilatura cannot be interrupted inside one process).
+Why not just `trafilatura.extract(body)`: the body is decoded here first (BOM, valid UTF-8,
+HTTP charset, <meta> declaration, then a sniffed guess; a wrong label never raises, replacement
+characters at worst), binary and compressed bodies are refused instead of parsed (never
+inflated), too large or too short results become named failures the pipeline can record (and
+fall back to the feed's own text), metadata comes along, and `ExtractorPool` bounds the time a
+page may take (lxml and trafilatura cannot be interrupted inside one process). The text equals
+what `trafilatura.extract` gives on the same page (NFC, no comments, tables kept).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, NamedTuple
 
 import charset_normalizer
 import trafilatura
+from trafilatura.settings import Document
 
 MiB = 1024 * 1024
 MAX_HTML_BYTES = 5 * MiB  # RELIABILITY 10.2: article HTML cap
@@ -67,10 +70,10 @@ class FailureReason(enum.StrEnum):
 
     EMPTY = "empty"  # an empty body, or no main text found
     BINARY = "binary"  # not HTML: compressed, image, PDF, NUL bytes
-    TOO_LARGE = "too_large"  # more markup than MAX_HTML_BYTES
+    TOO_LARGE = "too_large"  # more markup than MAX_HTML_BYTES, or out of memory in the worker
     TOO_SHORT = "too_short"  # main text under MIN_TEXT_CHARS
     TIMEOUT = "timeout"  # over the pool's per-page time budget; the worker was replaced
-    CRASHED = "crashed"  # the worker died (killed, out of memory); it was replaced
+    CRASHED = "crashed"  # the worker died (killed by a signal, exited); it was replaced
     ERROR = "error"  # an unexpected exception inside the extractor
 
 
@@ -103,8 +106,7 @@ def extract_article(html: bytes, *, url: str, content_type: str | None) -> Extra
     document = trafilatura.bare_extraction(
         markup, url=url, with_metadata=True, include_comments=False, include_tables=True
     )
-    text = _nfc(document.text) if document else ""
-    if not text:
+    if not isinstance(document, Document) or not (text := _nfc(document.text)):
         return ExtractionFailure(FailureReason.EMPTY, "no main text found")
     if len(text) < MIN_TEXT_CHARS:
         return ExtractionFailure(FailureReason.TOO_SHORT, f"{len(text)} characters of text")

@@ -14,7 +14,7 @@ from monitor.commands import feeds as feed_commands
 from monitor.config import Settings
 from monitor.queries import article_detail, list_articles
 from monitor.stages.polling import Poller
-from tests.conftest import SHARED
+from tests.conftest import SHARED, require_shared
 from tests.servers import LoopbackServer, conditional, gzip_bomb, respond
 
 PAGES = SHARED / "fixtures" / "pages"
@@ -40,8 +40,7 @@ def rss(items: list[tuple[str, str | None, str]]) -> bytes:
 
 @pytest.fixture
 def wire() -> Iterator[LoopbackServer]:
-    if not PAGES.is_dir():
-        pytest.skip(f"fixtures missing: {PAGES}")
+    require_shared(PAGES)
     helicopter = (PAGES / HELICOPTER).read_bytes()
     moon = (PAGES / MOON).read_bytes()
     server = LoopbackServer()
