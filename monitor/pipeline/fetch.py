@@ -4,9 +4,10 @@ Why it is more than ``httpx.get``: httpx has per-phase timeouts but no overall d
 server dripping one byte per read never times out), decompresses without a size bound (a gzip
 bomb), follows redirects without re-checking where they lead, and honours proxy variables from
 the environment. Here the whole exchange runs under ``asyncio.timeout``, bodies are read raw
-and inflated in pieces of at most ``decode_chunk`` bytes against a cap, every redirect hop is
-re-checked by the SSRF guard (``ssrf.py``), connections go only to validated addresses, and
-requests to one host are limited in concurrency and spaced in time.
+and inflated in pieces of at most ``decode_chunk`` bytes against a cap (``decoding.py``), every
+redirect hop is re-checked by the SSRF guard (``ssrf.py``), connections go only to validated
+addresses, and requests to one host are limited in concurrency and spaced in time
+(``politeness.py``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ import email.utils
 import enum
 import importlib.metadata
 import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-import brotli
 import httpcore
 import httpx
 
+from monitor.pipeline.decoding import DECODE_ERRORS, BoundedDecoder
+from monitor.pipeline.politeness import HostGates
 from monitor.pipeline.robots import RobotsCache, RobotsResponse, Verdict
 from monitor.pipeline.ssrf import (
     GuardedBackend,
@@ -100,7 +101,7 @@ class FetchError(Exception):
         self.reason = reason
         self.message = message
         self.url = url
-        self.status = status
+        self.status = status  # whenever a status line arrived, even if the body then failed
         self.retry_after = retry_after  # seconds, from Retry-After on 429/503 and the like
         self.category = category  # the SSRF rule that matched, e.g. "loopback"
         self.decoded_bytes = decoded_bytes  # for too_large: how much was inflated before stop
@@ -199,173 +200,6 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-# --- bounded decoding -------------------------------------------------------------------
-
-
-class _ZlibPieces:
-    """Inflate gzip or deflate, never producing more than ``piece`` bytes per step."""
-
-    def __init__(self, wbits: int, piece: int) -> None:
-        self._wbits = wbits
-        self._piece = piece
-        self._d = zlib.decompressobj(wbits)
-        self._started = False
-        self._done = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while not self._done:
-            out = self._step(data)
-            if out:
-                yield out
-            if self._d.eof:
-                data = self._next_member()
-                continue
-            stalled = not out and self._d.unconsumed_tail == data
-            data = self._d.unconsumed_tail
-            if stalled or (not data and len(out) < self._piece):
-                return
-
-    def _step(self, data: bytes) -> bytes:
-        try:
-            out = self._d.decompress(data, self._piece)
-        except zlib.error:
-            if self._started or self._wbits != zlib.MAX_WBITS:
-                raise
-            self._wbits = -zlib.MAX_WBITS  # "deflate" sent as raw deflate, as httpx allows
-            self._d = zlib.decompressobj(self._wbits)
-            out = self._d.decompress(data, self._piece)
-        self._started = True
-        return out
-
-    def _next_member(self) -> bytes:
-        rest = self._d.unused_data
-        if rest[:2] == b"\x1f\x8b" and self._wbits == 16 + zlib.MAX_WBITS:
-            self._d = zlib.decompressobj(self._wbits)  # concatenated gzip members
-            return rest
-        self._done = True  # bytes after the stream are ignored (still counted raw)
-        return b""
-
-    def flush(self) -> Iterator[bytes]:
-        return self.feed(b"")
-
-
-class _BrotliPieces:
-    """Brotli with ``output_buffer_limit`` so one call never inflates more than a piece."""
-
-    def __init__(self, piece: int) -> None:
-        self._piece = piece
-        self._d = brotli.Decompressor()
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        out = self._d.process(data, output_buffer_limit=self._piece)
-        yield from _split(out, self._piece)
-        for _ in range(1 << 30):  # bounded: each turn yields output or stops
-            if self._d.can_accept_more_data():
-                return
-            out = self._d.process(b"", output_buffer_limit=self._piece)
-            if not out:
-                raise brotli.error("brotli decoder stalled")
-            yield from _split(out, self._piece)
-
-    def flush(self) -> Iterator[bytes]:
-        return iter(())
-
-
-class _Identity:
-    def __init__(self, piece: int) -> None:
-        self._piece = piece
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        return _split(data, self._piece)
-
-    def flush(self) -> Iterator[bytes]:
-        return iter(())
-
-
-_Stage = _ZlibPieces | _BrotliPieces | _Identity
-
-
-def _split(data: bytes, piece: int) -> Iterator[bytes]:
-    for start in range(0, len(data), piece):
-        yield data[start : start + piece]
-
-
-def _stage(coding: str, piece: int) -> _Stage:
-    if coding in ("gzip", "x-gzip"):
-        return _ZlibPieces(16 + zlib.MAX_WBITS, piece)
-    if coding == "deflate":
-        return _ZlibPieces(zlib.MAX_WBITS, piece)
-    if coding == "br":
-        return _BrotliPieces(piece)
-    return _Identity(piece)  # identity, or a coding we did not ask for: left as is
-
-
-class BoundedDecoder:
-    """Undo ``Content-Encoding`` (possibly a list) lazily, in pieces of at most ``piece``
-    bytes, so the caller can stop at its cap before anything larger is inflated."""
-
-    def __init__(self, content_encoding: str | None, piece: int = 64 * KiB) -> None:
-        codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
-        # The last coding applied is the first to undo.
-        self._stages = [_stage(c, piece) for c in reversed(codings)] or [_Identity(piece)]
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        return self._through(0, self._stages[0].feed(data))
-
-    def flush(self) -> Iterator[bytes]:
-        for index, stage in enumerate(self._stages):
-            yield from self._through(index, stage.flush())
-
-    def _through(self, index: int, pieces: Iterator[bytes]) -> Iterator[bytes]:
-        if index + 1 >= len(self._stages):
-            yield from pieces
-            return
-        for piece in pieces:
-            yield from self._through(index + 1, self._stages[index + 1].feed(piece))
-
-
-# --- politeness ---------------------------------------------------------------------------
-
-
-class _HostGates:
-    """At most ``concurrency`` requests per host at once, starts spaced ``delay`` apart."""
-
-    def __init__(self, concurrency: int, delay: float, max_hosts: int = 10_000) -> None:
-        self._concurrency = concurrency
-        self._delay = delay
-        self._max_hosts = max_hosts
-        self._sems: dict[str, asyncio.Semaphore] = {}
-        self._users: dict[str, int] = {}
-        self._next_start: dict[str, float] = {}
-
-    @contextlib.asynccontextmanager
-    async def slot(self, host: str, deadline_at: float | None) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        self._prune(loop.time())
-        sem = self._sems.setdefault(host, asyncio.Semaphore(self._concurrency))
-        self._users[host] = self._users.get(host, 0) + 1
-        try:
-            async with asyncio.timeout_at(deadline_at):
-                async with sem:
-                    now = loop.time()
-                    start = max(now, self._next_start.get(host, now))
-                    self._next_start[host] = start + self._delay  # reserve before sleeping
-                    await asyncio.sleep(start - now)
-                    yield
-        finally:
-            self._users[host] -= 1
-
-    def _prune(self, now: float) -> None:
-        """Forget idle hosts so the tables stay bounded."""
-        if len(self._sems) < self._max_hosts:
-            return
-        for host in [h for h, t in self._next_start.items() if t <= now]:
-            if self._users.get(host, 0) == 0:
-                self._sems.pop(host, None)
-                self._users.pop(host, None)
-                self._next_start.pop(host, None)
-
-
 # --- the fetcher -------------------------------------------------------------------------
 
 
@@ -391,6 +225,7 @@ class _Exchange:
     original: str = ""
     redirects: int = 0
     started: float = field(default_factory=time.monotonic)
+    status: int | None = None  # the current hop's status, once its status line has arrived
 
 
 class Fetcher:
@@ -426,7 +261,7 @@ class Fetcher:
             timeout=timeout,
             headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate, br"},
         )
-        self._gates = _HostGates(self.policy.per_host_concurrency, self.policy.per_host_delay)
+        self._gates = HostGates(self.policy.per_host_concurrency, self.policy.per_host_delay)
         self.robots = RobotsCache(
             self._fetch_robots,
             user_agent=self.user_agent,
@@ -509,7 +344,9 @@ class Fetcher:
         """One request under the SSRF guard, the total deadline and the host gates.
 
         Returns the final response whatever its status; raises ``FetchError`` for everything
-        that is not an HTTP answer (and for ``too_large`` / ``too_many_redirects``).
+        that is not an HTTP answer (and for ``too_large`` / ``too_many_redirects``). When the
+        status line arrived but the body then failed (deadline, timeout, cut connection, too
+        large, undecodable), the error's ``status`` is that status; otherwise it is ``None``.
         """
         start_url = _checked_url(url, self.ssrf)
         exchange = _Exchange(
@@ -532,6 +369,7 @@ class Fetcher:
         deadline_at: float | None = None
         loop = asyncio.get_running_loop()
         for _ in range(self.policy.max_redirects + 1):
+            ex.status = None
             try:
                 async with self._gates.slot(_host_key(ex.url), deadline_at):
                     deadline_at = deadline_at or loop.time() + self.policy.deadline
@@ -539,7 +377,13 @@ class Fetcher:
                         hop = await self._hop(ex)
             except TimeoutError as exc:
                 message = f"no complete answer within the {self.policy.deadline:g} s deadline"
-                raise FetchError(FetchReason.DEADLINE, message, url=str(ex.url)) from exc
+                raise FetchError(
+                    FetchReason.DEADLINE, message, url=str(ex.url), status=ex.status
+                ) from exc
+            except FetchError as exc:
+                if exc.status is None:  # e.g. a 200 whose body was too large or undecodable
+                    exc.status = ex.status
+                raise
             if hop.location is None:
                 return self._result(ex, hop)
             ex.redirects += 1
@@ -557,6 +401,7 @@ class Fetcher:
         )
         with _mapped_errors(str(ex.url)):
             response = await self._client.send(request, stream=True)
+            ex.status = response.status_code
             try:
                 location = response.headers.get("location")
                 if ex.follow_redirects and response.status_code in REDIRECT_STATUSES and location:
@@ -595,7 +440,7 @@ class Fetcher:
                 if decoded > max_bytes:
                     return _overflow(pieces, piece, decoded, max_bytes, overflow, url)
                 pieces.append(piece)
-        except (zlib.error, brotli.error) as exc:
+        except DECODE_ERRORS as exc:
             message = f"cannot decode {encoding} body: {exc}"
             raise FetchError(FetchReason.DECODE_ERROR, message, url=url) from exc
         return b"".join(pieces), False

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import brotli
 import pytest
 
+from monitor.pipeline.decoding import BoundedDecoder
 from monitor.pipeline.fetch import (
-    BoundedDecoder,
     Fetcher,
     FetchError,
     FetchPolicy,
@@ -403,6 +403,33 @@ def test_webhook_slow_receiver_hits_the_deadline() -> None:
         post(receiver, "/hook", policy)
     assert info.value.reason == "deadline"
     assert time.monotonic() - started < policy.deadline + 1
+
+
+def test_a_body_dripping_past_the_deadline_keeps_the_status_it_answered_with() -> None:
+    """The receiver answered 200 at once, then dripped: "deadline" with status 200, unlike
+    a receiver that never answered (status None)."""
+    policy = FetchPolicy(read_timeout=3.0, deadline=2.0, per_host_delay=0)
+    routes = {"/drip": drip(0.5, 8), "/silent": slow(4.0)}
+    with LoopbackServer(routes) as receiver:
+        started = time.monotonic()
+        with pytest.raises(FetchError) as dripped:
+            post(receiver, "/drip", policy)
+        elapsed = time.monotonic() - started
+        with pytest.raises(FetchError) as silent:
+            post(receiver, "/silent", policy)
+    assert (dripped.value.reason, dripped.value.status) == ("deadline", 200)
+    assert elapsed < policy.deadline + 1
+    assert (silent.value.reason, silent.value.status) == ("deadline", None)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"), [("/bad-gzip", "decode_error"), ("/gzip-junk", "too_large")]
+)
+def test_body_failures_after_the_status_line_carry_the_status(
+    server: LoopbackServer, path: str, reason: str
+) -> None:
+    error = fetch_error(server, path)
+    assert (error.reason, error.status) == (reason, 200)
 
 
 def test_webhook_redirect_is_a_failure_and_never_followed() -> None:
