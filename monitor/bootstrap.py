@@ -16,6 +16,7 @@ from monitor.config import Settings, load_settings
 from monitor.engine import make_engine
 from monitor.eventlog import EventLog
 from monitor.followers import FollowerRunner, Projection
+from monitor.modelstore import ModelStore
 from monitor.pipeline.extract import ExtractorPool
 from monitor.pipeline.fetch import Fetcher, FetchPolicy
 from monitor.pipeline.ssrf import SsrfPolicy
@@ -36,6 +37,10 @@ class App:
     projections: list[Projection] = field(default_factory=all_projections)
     stages: list[Any] = field(default_factory=list)  # filled by bootstrap (they need the App)
     _extractor: ExtractorPool | None = field(default=None, repr=False)
+    models: ModelStore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.models = ModelStore(self)
 
     @property
     def followers(self) -> list[Any]:

@@ -9,6 +9,7 @@ CI=true, where that is a failure.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +89,31 @@ def app(settings: Settings) -> Iterator[App]:
     application = bootstrap(settings)
     yield application
     application.close()
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained once per test session on the seed corpus, saved with skops."""
+    from classifiers import artifacts
+    from classifiers.corpus import load_corpus
+    from classifiers.train import train
+    from monitor.resources import resource_dir
+
+    directory = tmp_path_factory.mktemp("model") / "saved"
+    artifacts.save(train(load_corpus(resource_dir("seed_corpus"))), directory)
+    return directory
+
+
+@pytest.fixture
+def classifying_app(app: App, trained_model: Path, tmp_path: Path) -> App:
+    """The application with the session's model registered and active."""
+    from monitor.commands.models import promote, register_saved
+
+    copy = tmp_path / "model-copy"
+    shutil.copytree(trained_model, copy)
+    version = register_saved(app, copy, trained_by="test")
+    promote(app, version, by="test")
+    return app
 
 
 def backend(url: str) -> str:

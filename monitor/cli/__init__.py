@@ -14,7 +14,7 @@ import traceback
 import click
 
 from monitor import __version__
-from monitor.cli import database, events, feeds, ingest, later, replay, run, settings
+from monitor.cli import database, events, feeds, ingest, later, models, replay, run, settings
 from monitor.errors import MonitorError
 
 EXIT_ERROR = 1
@@ -45,12 +45,12 @@ for command in (
     feeds.feeds,
     ingest.poll,
     ingest.articles,
-    later.classify,
+    models.classify,
     later.subscriptions,
     later.digest,
     later.deliveries,
-    later.label,
-    later.model,
+    models.label,
+    models.model,
     replay.replay,
     events.events,
     settings.config,

@@ -22,9 +22,6 @@ def _placeholder(name: str, summary: str, arrives_with: str) -> click.Command:
     return command
 
 
-classify = _placeholder("classify", "Classify text with the active model.", "the classifiers")
 subscriptions = _placeholder("subscriptions", "Manage subscriptions.", "delivery")
 digest = _placeholder("digest", "Send digests that are due.", "delivery")
 deliveries = _placeholder("deliveries", "Delivery attempts and dead letters.", "delivery")
-label = _placeholder("label", "Analysts' labels and the labelling queue.", "the classifiers")
-model = _placeholder("model", "Train, evaluate, promote and roll back models.", "the classifiers")

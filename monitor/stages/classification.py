@@ -1,0 +1,62 @@
+"""Classification: label every extracted article with the active model.
+
+The model runs outside the write transaction (`Stage.prepare`); each article gets an
+`ArticleClassified` naming the model version, with an id derived from the extraction event
+and the version, so a retried batch records nothing twice. The store reloads the model when a
+promotion changes the active version, between batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection
+
+from monitor.commands.models import classified
+from monitor.eventlog import RecordedEvent, derived_id
+from monitor.events import ArticleClassified, ArticleExtracted
+from monitor.followers import Stage
+from monitor.streams import article_stream
+
+if TYPE_CHECKING:
+    from monitor.bootstrap import App
+
+
+class ClassificationStage(Stage[list[ArticleClassified]]):
+    name = "classification"
+    batch_size = 100
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.seconds_per_article = 0.0  # the last batch's mean, for /metrics
+
+    @property
+    def handles(self) -> frozenset[str] | None:
+        return frozenset({ArticleExtracted.type_name})
+
+    def prepare(self, batch: Sequence[RecordedEvent]) -> list[ArticleClassified]:
+        labeler = self.app.models.labeler()
+        started = time.perf_counter()
+        results = []
+        for recorded in batch:
+            evt = recorded.event
+            assert isinstance(evt, ArticleExtracted)
+            result = labeler.classify(evt.text, evt.title)
+            results.append(classified(evt.article_id, result, labeler.version))
+        self.seconds_per_article = (time.perf_counter() - started) / max(len(batch), 1)
+        return results
+
+    def record(
+        self, conn: Connection, batch: Sequence[RecordedEvent], prepared: list[ArticleClassified]
+    ) -> None:
+        for recorded, evt in zip(batch, prepared, strict=True):
+            self.app.log.append(
+                article_stream(evt.article_id),
+                None,
+                [evt],
+                event_ids=[derived_id("classified", recorded.event_id, evt.model_version)],
+                metadata=recorded.caused(),
+                conn=conn,
+            )
