@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from classifiers import artifacts
-from classifiers.predict import Labeler
 from monitor import db
 from monitor.engine import reading
 from monitor.errors import MonitorError
 from monitor.events import ModelIntegrityFailed
 
 if TYPE_CHECKING:
+    from classifiers.predict import Labeler
     from monitor.bootstrap import App
 
 log = logging.getLogger(__name__)
@@ -84,6 +83,8 @@ class ModelStore:
             ).scalar_one_or_none()
         if path is None:
             raise ModelUnavailableError(f"no model version {version} (see `monitor model list`)")
+        from classifiers import artifacts  # scikit-learn loads only when a model is needed
+
         try:
             labeler = artifacts.load(self.path_of(path))
         except artifacts.ArtifactError as exc:

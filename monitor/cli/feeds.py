@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -57,18 +59,60 @@ def list_feeds(ctx: click.Context, as_json: bool) -> None:
     with reading(app.engine) as conn:
         rows = conn.execute(select(db.feeds).order_by(db.feeds.c.added_at)).mappings().all()
     listed: list[dict[str, Any]] = [
-        {**row, "added_at": row["added_at"].isoformat()} for row in rows
+        {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()} for row in rows
     ]
     if as_json:
         print_json(listed)
         return
     print_table(
-        ["ID", "STATUS", "INTERVAL", "NAME", "URL"],
+        ["ID", "STATUS", "HEALTH", "LAST POLL", "HTTP", "NEW", "ERRORS", "NEXT CHECK", "NAME"],
         [
-            [f["feed_id"], f["status"], f"{f['interval_seconds'] // 60}m", f["name"], f["url"]]
+            [
+                f["feed_id"],
+                f["status"],
+                f["health"],
+                _when(f["last_polled_at"]),
+                f["last_http_status"] or "",
+                "" if f["new_items"] is None else f["new_items"],
+                f["consecutive_errors"],
+                _when(f["next_check_at"]),
+                f["name"] or f["url"],
+            ]
             for f in listed
         ],
     )
+    for f in listed:
+        if f["last_error"]:
+            click.echo(f"{f['feed_id']}: {f['last_error']}", err=True)
+
+
+@feeds.command("import-opml")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--interval", default=f"{DEFAULT_FEED_INTERVAL // 60}m", show_default=True)
+@click.pass_context
+def import_opml(ctx: click.Context, path: Path, interval: str) -> None:
+    """Register every feed of an OPML 2.0 file (nothing is added from a broken file)."""
+    try:
+        seconds = parse_interval(interval)
+    except ValueError as exc:
+        raise InvalidInputError(f"--interval: {exc}") from None
+    app = get_app(ctx)
+    report = feed_commands.import_opml(app, path.read_bytes(), interval_seconds=seconds)
+    app.catch_up()
+    for line in report.skipped:
+        click.echo(f"skipped {line}", err=True)
+    click.echo(f"added {len(report.added)} feeds, skipped {len(report.skipped)}")
+
+
+@feeds.command("export-opml")
+@click.pass_context
+def export_opml(ctx: click.Context) -> None:
+    """Print every feed as an OPML 2.0 document."""
+    click.echo(feed_commands.export_feeds_opml(get_app(ctx)).decode("utf-8"), nl=False)
+
+
+def _when(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else ""
 
 
 def _feed_action(name: str, summary: str, action: Any) -> click.Command:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import select
+
+from monitor import db
 from monitor.bootstrap import App, ssrf_policy
+from monitor.engine import reading
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.eventlog import derived_id
 from monitor.events import FeedAdded, FeedPaused, FeedRemoved, FeedResumed
 from monitor.model import DEFAULT_FEED_INTERVAL, Feed, FeedFold
+from monitor.opml import OpmlFeed, export_opml, parse_opml
 from monitor.pipeline.canonical import canonical_url
 from monitor.pipeline.ssrf import check_url_syntax
 from monitor.streams import feed_stream
@@ -74,3 +80,41 @@ def _valid_feed_url(app: App, url: str) -> str:
     if rejection is not None:
         raise InvalidInputError(f"feed URL refused: {rejection.message}")
     return canonical_url(url.strip())
+
+
+@dataclass(frozen=True)
+class OpmlImport:
+    added: list[str]
+    skipped: list[str]  # URLs registered already, or refused, with the reason
+
+
+def import_opml(
+    app: App, data: bytes, *, interval_seconds: int = DEFAULT_FEED_INTERVAL
+) -> OpmlImport:
+    """Register every feed of an OPML file. A broken file is refused before anything is added."""
+    entries = parse_opml(data)
+    added, skipped = [], []
+    for entry in entries:
+        try:
+            added.append(
+                add_feed(
+                    app,
+                    entry.xml_url,
+                    name=entry.title or None,
+                    interval_seconds=interval_seconds,
+                    categories=entry.categories,
+                )
+            )
+        except InvalidInputError as exc:
+            skipped.append(f"{entry.xml_url}: {exc}")
+    return OpmlImport(added, skipped)
+
+
+def export_feeds_opml(app: App) -> bytes:
+    app.catch_up()
+    with reading(app.engine) as conn:
+        rows = conn.execute(select(db.feeds).order_by(db.feeds.c.added_at)).mappings().all()
+    return export_opml(
+        OpmlFeed(row["url"], row["name"] or row["url"], None, tuple(row["categories"] or ()))
+        for row in rows
+    )

@@ -19,11 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from classifiers import artifacts
-from classifiers.corpus import load_corpus
-from classifiers.evaluate import cross_validate, evaluate
-from classifiers.labels import Example
-from classifiers.train import train
 from monitor import db
 from monitor.commands.labels import label_examples
 from monitor.engine import reading
@@ -35,8 +30,11 @@ from monitor.resources import resource_dir
 from monitor.streams import article_stream
 
 if TYPE_CHECKING:
+    from classifiers.labels import Example
     from classifiers.predict import Classification, Labeler
     from monitor.bootstrap import App
+
+# scikit-learn is imported inside the functions that train or evaluate: the CLI starts fast.
 
 HEADLINE_METRICS = ("relevance_f1", "stance_macro_f1", "topics_micro_f1", "actors_micro_f1")
 PROMOTION_TOLERANCE = 0.02
@@ -58,6 +56,8 @@ class TrainingReport:
 
 
 def training_examples(app: App) -> list[Example]:
+    from classifiers.corpus import load_corpus
+
     return load_corpus(resource_dir("seed_corpus")) + label_examples(app)
 
 
@@ -78,6 +78,10 @@ def train_version(
     force: bool = False,
     progress: Progress = lambda _: None,
 ) -> TrainingReport:
+    from classifiers import artifacts
+    from classifiers.evaluate import cross_validate, evaluate
+    from classifiers.train import train
+
     examples = training_examples(app)
     progress(f"training on {len(examples)} examples")
     cv_metrics: dict[str, Any] = {}
@@ -191,6 +195,8 @@ def classified(article_id: str, result: Classification, version: str) -> Article
 
 
 def evaluate_version(app: App, data: Sequence[Example], version: str | None) -> dict[str, Any]:
+    from classifiers.evaluate import evaluate
+
     labeler: Labeler = app.models.load_version(version) if version else app.models.labeler()
     metrics = evaluate(labeler, data)
     metrics["model_version"] = labeler.version
@@ -220,6 +226,8 @@ def register_saved(
 
     The model is loaded (hash, version and type checks) before it is registered.
     """
+    from classifiers import artifacts
+
     meta = artifacts.read_metadata(directory)
     artifacts.load(directory)
     version = str(meta["version"])

@@ -148,3 +148,42 @@ def test_run_stops_cleanly_on_signals(sqlite_url: str, signum: int) -> None:
     assert process.wait(timeout=30) == 0
     assert time.monotonic() - started < 30
     assert "monitor stopped" in process.stderr.read()
+
+
+OPML = """<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>mine</title></head><body>
+  <outline text="Turkey">
+    <outline text="Defence">
+      <outline type="rss" text="One" xmlUrl="https://one.example.org/rss" category="/wire"/>
+    </outline>
+    <outline type="rss" text="Two" xmlUrl="https://two.example.org/feed"/>
+  </outline>
+  <outline type="rss" text="Three" xmlUrl="https://three.example.org/atom"/>
+</body></opml>
+"""
+
+
+def test_opml_import_export_round_trip_and_broken_files(sqlite_url: str, tmp_path) -> None:
+    broken = tmp_path / "broken.opml"
+    broken.write_text(OPML.replace("</body>", "<outline></body>"))
+    refused = monitor("feeds", "import-opml", str(broken), url=sqlite_url, check=False)
+    assert_one_line_error(refused, "line ")
+    assert json.loads(monitor("feeds", "list", "--json", url=sqlite_url).stdout) == []
+
+    good = tmp_path / "feeds.opml"
+    good.write_text(OPML)
+    assert "added 3 feeds" in monitor("feeds", "import-opml", str(good), url=sqlite_url).stdout
+    again = monitor("feeds", "import-opml", str(good), url=sqlite_url)
+    assert "added 0 feeds, skipped 3" in again.stdout
+    listed = json.loads(monitor("feeds", "list", "--json", url=sqlite_url).stdout)
+    by_name = {f["name"]: f for f in listed}
+    assert by_name["One"]["categories"][0] == "Turkey/Defence"
+
+    exported = tmp_path / "exported.opml"
+    exported.write_text(monitor("feeds", "export-opml", url=sqlite_url).stdout)
+    second = tmp_path / "second.db"
+    monitor("feeds", "import-opml", str(exported), url=f"sqlite:///{second}")
+    relisted = json.loads(monitor("feeds", "list", "--json", url=f"sqlite:///{second}").stdout)
+    assert {(f["url"], f["name"], tuple(f["categories"])) for f in relisted} == {
+        (f["url"], f["name"], tuple(f["categories"])) for f in listed
+    }
