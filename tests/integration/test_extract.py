@@ -10,13 +10,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import re
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
-import trafilatura
 
 from monitor.pipeline.extract import (
     MAX_HTML_BYTES,
@@ -29,6 +26,7 @@ from monitor.pipeline.extract import (
     decode_html,
     extract_article,
 )
+from tests.page_scoring import score, trafilatura_direct
 
 PAGES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "pages"
 URL = "https://news.example/2026/11/story"
@@ -243,45 +241,6 @@ def pages() -> list[dict]:
 def _page_bytes(row: dict) -> bytes:
     data = (PAGES / row["file"]).read_bytes()
     return gzip.decompress(data) if row["gzip"] else data
-
-
-def trafilatura_direct(html: bytes, *, url: str, content_type: str | None) -> ExtractionResult:
-    """The baseline: trafilatura on the raw bytes, as its benchmark runs it."""
-    text = trafilatura.extract(html, include_comments=False, include_tables=True)
-    return Extracted(text or "", None, None, None, None, None, "trafilatura")
-
-
-def _shingles(text: str) -> Counter[tuple[str, ...]]:
-    tokens = re.findall(r"\w+", text)
-    return Counter(tuple(tokens[i : i + 4]) for i in range(len(tokens) - 3))
-
-
-def score(rows: list[dict], texts: list[str]) -> dict[str, dict[str, float]]:
-    """The README's rules: snippet containment for `snippets`, 4-token shingle F1 for full text."""
-    sums: dict[str, Counter[str]] = {}
-    for row, text in zip(rows, texts, strict=True):
-        tally = sums.setdefault(row["set"], Counter())
-        if row["kind"] == "fulltext":
-            expected, got = _shingles(row["text"]), _shingles(text)
-            counts = [(expected & got).total(), (got - expected).total(), (expected - got).total()]
-            if sum(counts):
-                for key, count in zip(("tp", "fp", "fn"), counts, strict=True):
-                    tally[key] += count / sum(counts)
-        else:
-            flat = " ".join(text.split())
-            found = [" ".join(s.split()) in flat for s in row["with"]]
-            leaked = [" ".join(s.split()) in flat for s in row["without"]]
-            tally.update(tp=sum(found), fn=len(found) - sum(found))
-            tally.update(fp=sum(leaked), tn=len(leaked) - sum(leaked))
-    return {name: _metrics(tally) for name, tally in sorted(sums.items())}
-
-
-def _metrics(t: Counter[str]) -> dict[str, float]:
-    precision, recall = t["tp"] / (t["tp"] + t["fp"]), t["tp"] / (t["tp"] + t["fn"])
-    metrics = {"P": precision, "R": recall, "F1": 2 * precision * recall / (precision + recall)}
-    if t["tn"]:
-        metrics["accuracy"] = (t["tp"] + t["tn"]) / t.total()
-    return {key: round(value, 4) for key, value in metrics.items()}
 
 
 @pytest.fixture(scope="module")
