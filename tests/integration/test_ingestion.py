@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +167,93 @@ def test_feed_registration_refuses_unsafe_urls(app: App, tmp_path: Path) -> None
     ):
         with pytest.raises(InvalidInputError, match="refused"):
             feed_commands.add_feed(app, url)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<rss version="2.0"><channel><title>&lol9;</title>
+<item><title>Laughs &lol9;</title><link>http://example.org/lol</link></item>
+</channel></rss>"""
+
+
+def test_one_poll_cycle_survives_every_hostile_server(settings: Settings) -> None:
+    """Silent, dripping, huge, bomb, loops, metadata redirect, 429, 500, HTML, entity bomb."""
+    from tests.servers import SilentServer, drip, large_body, redirect
+
+    silent = SilentServer()
+    server = LoopbackServer()
+    good = rss([("Fine", "http://example.org/fine", "A normal item.")])
+    feed_type = {"Content-Type": "application/rss+xml"}
+    server.routes.update(
+        {
+            "/good.xml": respond(200, good, feed_type),
+            "/drip.xml": drip(1.0, 60),
+            "/huge.xml": large_body(50 * 1024 * 1024, content_length=False),
+            "/bomb.xml": gzip_bomb(),
+            "/loop.xml": redirect("/loop.xml"),
+            "/metadata.xml": redirect("http://169.254.169.254/latest/meta-data/"),
+            "/busy.xml": respond(429, b"slow down", {"Retry-After": "120"}),
+            "/broken.xml": respond(500, b"oops"),
+            "/page.xml": respond(
+                200, b"<html><body>Hi</body></html>", {"Content-Type": "text/html"}
+            ),
+            "/laughs.xml": respond(200, BILLION_LAUGHS, feed_type),
+        }
+    )
+    configured = settings.model_copy(
+        update={
+            "fetch_allowlist": (server.origin, silent.origin),
+            "per_host_delay": 0.0,
+            "per_host_concurrency": 20,
+            "fetch_deadline": 3.0,
+            "fetch_connect_timeout": 2.0,
+        }
+    )
+    app = bootstrap(configured)
+    try:
+        ids = {path: feed_commands.add_feed(app, server.url(path)) for path in server.routes}
+        ids["silent"] = feed_commands.add_feed(app, silent.url("/feed.xml"))
+        app.catch_up()
+        started = time.monotonic()
+        reports = {r.feed_id: r for r in Poller(app).poll(list(ids.values()))}
+        elapsed = time.monotonic() - started
+        app.catch_up()
+        outcome = {path: reports[feed_id] for path, feed_id in ids.items()}
+        with app.engine.connect() as conn:
+            feeds = {row.feed_id: row for row in conn.execute(select(db.feeds))}
+    finally:
+        app.close()
+        server.close()
+        silent.close()
+
+    assert elapsed < configured.fetch_deadline + 5  # fetched concurrently, each under its deadline
+    assert outcome["/good.xml"].ok and outcome["/good.xml"].new_items == 1
+    assert outcome["/laughs.xml"].ok  # parsed without expanding the entities
+    reasons = {path: r.detail.split(":")[0] for path, r in outcome.items() if not r.ok}
+    assert reasons == {
+        "silent": "deadline",
+        "/drip.xml": "deadline",
+        "/huge.xml": "too_large",
+        "/bomb.xml": "too_large",
+        "/loop.xml": "too_many_redirects",
+        "/metadata.xml": "ssrf_blocked",
+        "/busy.xml": "http_status",
+        "/broken.xml": "http_status",
+        "/page.xml": "not_a_feed",
+    }
+    busy = feeds[ids["/busy.xml"]]
+    assert busy.last_http_status == 429
+    assert (busy.next_check_at - busy.last_polled_at).total_seconds() >= 120
+    laughs = feeds[ids["/laughs.xml"]]
+    assert laughs.last_error and "entity" in laughs.last_error  # recorded as a parse warning
