@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORD_ATTEMPTS = 3  # a key claimed concurrently by another process: re-check and retry
+RECORD_CHUNK = 100  # feeds recorded per transaction (each in a savepoint of its own)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,17 @@ class _Failure:
     message: str
     http_status: int | None = None
     retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A feed's fetch, parsed, waiting to be recorded."""
+
+    feed: Feed
+    polled_at: datetime
+    result: FetchResult | _Failure
+    parsed: ParsedFeed | None = None
+    elapsed: float = 0.0
 
 
 class Poller:
@@ -94,8 +106,15 @@ class Poller:
         feeds = [feed for feed in feeds if feed.status == "active" and feed.url]
         if not feeds:
             return []
-        outcomes = asyncio.run(self._fetch_all(feeds))
-        return [self._record(feed, outcome) for feed, outcome in zip(feeds, outcomes, strict=True)]
+        fetched = asyncio.run(self._fetch_all(feeds))
+        # Parse everything before writing: no transaction waits on feedparser.
+        outcomes = [self._parse(feed, *done) for feed, done in zip(feeds, fetched, strict=True)]
+        reports: list[PollReport] = []
+        for start in range(0, len(outcomes), RECORD_CHUNK):
+            chunk = outcomes[start : start + RECORD_CHUNK]
+            with self.app.engine.begin() as conn:
+                reports.extend(self._record(conn, outcome) for outcome in chunk)
+        return reports
 
     async def _fetch_all(self, feeds: list[Feed]) -> list[tuple[FetchResult | _Failure, float]]:
         async with self.app.fetcher() as fetcher:
@@ -117,46 +136,47 @@ class Poller:
 
     # --- recording ---------------------------------------------------------------------
 
-    def _record(self, feed: Feed, outcome: tuple[FetchResult | _Failure, float]) -> PollReport:
-        result, elapsed = outcome
+    def _parse(self, feed: Feed, result: FetchResult | _Failure, elapsed: float) -> _Outcome:
         polled_at = self.clock()
-        if isinstance(result, _Failure):
-            return self._record_failure(feed, polled_at, result)
-        parsed: ParsedFeed | None = None
-        if not result.not_modified:
-            try:
-                parsed = parse_feed(
-                    result.body,
-                    content_type=result.content_type,
-                    url=result.final_url,
-                    fetched_at=polled_at,
-                )
-            except NotAFeedError as exc:
-                failure = _Failure("not_a_feed", exc.reason, result.status)
-                return self._record_failure(feed, polled_at, failure)
-            except Exception as exc:  # feedparser on hostile bytes: record, never crash
-                log.exception("feed could not be parsed", extra={"feed_id": feed.feed_id})
-                failure = _Failure("parse_error", f"{type(exc).__name__}: {exc}", result.status)
-                return self._record_failure(feed, polled_at, failure)
+        if isinstance(result, _Failure) or result.not_modified:
+            return _Outcome(feed, polled_at, result, None, elapsed)
+        try:
+            parsed = parse_feed(
+                result.body,
+                content_type=result.content_type,
+                url=result.final_url,
+                fetched_at=polled_at,
+            )
+        except NotAFeedError as exc:
+            return _Outcome(feed, polled_at, _Failure("not_a_feed", exc.reason, result.status))
+        except Exception as exc:  # feedparser on hostile bytes: record, never crash
+            log.exception("feed could not be parsed", extra={"feed_id": feed.feed_id})
+            failure = _Failure("parse_error", f"{type(exc).__name__}: {exc}", result.status)
+            return _Outcome(feed, polled_at, failure)
+        return _Outcome(feed, polled_at, result, parsed, elapsed)
+
+    def _record(self, conn: Connection, outcome: _Outcome) -> PollReport:
+        """Record one feed's outcome in a savepoint: a failure here spoils no other feed."""
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
-                return self._record_success(feed, polled_at, result, parsed, elapsed)
+                with conn.begin_nested():
+                    if isinstance(outcome.result, _Failure):
+                        return self._record_failure(
+                            conn, outcome.feed, outcome.polled_at, outcome.result
+                        )
+                    return self._record_success(conn, outcome)
             except IntegrityError:
                 if attempt == RECORD_ATTEMPTS:
                     raise
                 log.info(
-                    "article key taken concurrently; re-checking", extra={"feed_id": feed.feed_id}
+                    "article key taken meanwhile; retrying", extra={"feed_id": outcome.feed.feed_id}
                 )
         raise AssertionError("unreachable")
 
-    def _record_success(
-        self,
-        feed: Feed,
-        polled_at: datetime,
-        result: FetchResult,
-        parsed: ParsedFeed | None,
-        elapsed: float,
-    ) -> PollReport:
+    def _record_success(self, conn: Connection, outcome: _Outcome) -> PollReport:
+        feed, polled_at, parsed = outcome.feed, outcome.polled_at, outcome.parsed
+        result = outcome.result
+        assert isinstance(result, FetchResult)
         next_check = next_check_after_success(
             polled_at,
             feed.interval_seconds,
@@ -165,38 +185,38 @@ class Poller:
             expires=parse_http_date(result.headers.get("expires")),
             jitter=self.jitter(),
         )
-        poll_id = new_id()
-        metadata = {"correlation_id": poll_id, "feed_id": feed.feed_id}
-        with self.app.engine.begin() as conn:
-            discovered = self._claim_new(conn, feed, parsed, polled_at) if parsed else []
-            for evt in discovered:
-                self.app.log.append(
-                    article_stream(evt.article_id),
-                    0,
-                    [evt],
-                    event_ids=[derived_id("discovered", evt.article_id)],
-                    metadata=metadata,
-                    conn=conn,
-                )
-            polled = FeedPolled(
-                feed_id=feed.feed_id,
-                polled_at=polled_at,
-                http_status=result.status,
-                not_modified=result.not_modified,
-                items_found=len(parsed.entries) if parsed else 0,
-                new_items=len(discovered),
-                next_check_at=next_check,
-                etag=result.etag,
-                last_modified=result.last_modified,
-                ttl_seconds=parsed.ttl_seconds if parsed else None,
-                elapsed_ms=int(elapsed * 1000),
-                problem=parsed.problem if parsed else None,
+        metadata = {"correlation_id": new_id(), "feed_id": feed.feed_id}
+        discovered = self._claim_new(conn, feed, parsed, polled_at) if parsed else []
+        for evt in discovered:
+            self.app.log.append(
+                article_stream(evt.article_id),
+                0,
+                [evt],
+                event_ids=[derived_id("discovered", evt.article_id)],
+                metadata=metadata,
+                conn=conn,
             )
-            self._append_to_feed(feed, polled, metadata, conn)
+        polled = FeedPolled(
+            feed_id=feed.feed_id,
+            polled_at=polled_at,
+            http_status=result.status,
+            not_modified=result.not_modified,
+            items_found=len(parsed.entries) if parsed else 0,
+            new_items=len(discovered),
+            next_check_at=next_check,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            ttl_seconds=parsed.ttl_seconds if parsed else None,
+            elapsed_ms=int(outcome.elapsed * 1000),
+            problem=parsed.problem if parsed else None,
+        )
+        self._append_to_feed(feed, polled, metadata, conn)
         detail = "not modified" if result.not_modified else f"{polled.items_found} items"
         return PollReport(feed.feed_id, feed.url or "", True, len(discovered), detail)
 
-    def _record_failure(self, feed: Feed, polled_at: datetime, failure: _Failure) -> PollReport:
+    def _record_failure(
+        self, conn: Connection, feed: Feed, polled_at: datetime, failure: _Failure
+    ) -> PollReport:
         errors = feed.consecutive_errors + 1
         next_check, unhealthy = next_check_after_failure(
             polled_at,
@@ -215,8 +235,7 @@ class Poller:
             http_status=failure.http_status,
             unhealthy=unhealthy,
         )
-        with self.app.engine.begin() as conn:
-            self._append_to_feed(feed, evt, {"feed_id": feed.feed_id}, conn)
+        self._append_to_feed(feed, evt, {"feed_id": feed.feed_id}, conn)
         detail = f"{failure.reason}: {failure.message}"
         log.warning("feed poll failed: %s", detail, extra={"feed_id": feed.feed_id})
         return PollReport(feed.feed_id, feed.url or "", False, 0, detail)
