@@ -37,7 +37,7 @@ class _Failure:
 
 class ExtractionStage(Stage[list[list[Event]]]):
     name = "extraction"
-    batch_size = 16
+    batch_size = 64
 
     def __init__(self, app: App) -> None:
         self.app = app
