@@ -35,11 +35,11 @@ PAGES = SHARED / "fixtures" / "pages"
 DEVSET = SHARED / "realnews" / "devset.jsonl"
 
 
-def article_texts(n: int) -> tuple[list[str], str]:
+def article_texts(n: int, kind: str = "pages") -> tuple[list[str], str]:
     """n real article texts: extracted fixture pages (cycled), else devset title + text."""
     texts: list[str] = []
     source = ""
-    if PAGES.is_dir():
+    if kind == "pages" and PAGES.is_dir():
         import trafilatura
 
         for page in sorted(PAGES.glob("*.html")):
@@ -62,17 +62,28 @@ def best_of(repeats: int, fn) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-def rss_after_load(directory: Path) -> float:
-    """Peak RSS (MB) of a fresh interpreter that imports classifiers and loads the model."""
+def rss_after_load(directory: Path) -> dict[str, float]:
+    """RSS (MB) of a fresh interpreter after importing classifiers, loading and classifying.
+
+    Read from /proc/self/status: ru_maxrss would include the parent's size at fork time.
+    """
     code = (
-        "import resource, sys; from classifiers import artifacts; "
-        "lab = artifacts.load(sys.argv[1]); lab.classify('Turkey and the US held talks.'); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "import sys\n"
+        "def rss():\n"
+        "    s = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+        "    return int(s['VmRSS'].split()[0]) / 1024, int(s['VmHWM'].split()[0]) / 1024\n"
+        "from classifiers import artifacts\n"
+        "before = rss()[0]\n"
+        "lab = artifacts.load(sys.argv[1])\n"
+        "lab.classify('Turkey and the United States held talks on F-16 sales.')\n"
+        "now, peak = rss()\n"
+        "print(before, now, peak)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(directory)], capture_output=True, text=True, check=True
     )
-    return float(out.stdout.strip())
+    before, now, peak = (float(v) for v in out.stdout.split())
+    return {"after_imports": before, "after_load_and_classify": now, "peak": peak}
 
 
 def main() -> None:
@@ -80,6 +91,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=1000)
     parser.add_argument("--extra-labels", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--texts", choices=("pages", "devset"), default="pages")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -89,7 +101,7 @@ def main() -> None:
     model = train(corpus)
     train_corpus = time.perf_counter() - started
     labeler = Labeler(model)
-    texts, source = article_texts(args.articles)
+    texts, source = article_texts(args.articles, args.texts)
     chars = sum(len(t) for t in texts) / len(texts)
 
     bare = best_of(args.repeats, lambda: model.vectorizer.transform(texts))
@@ -133,7 +145,7 @@ def main() -> None:
         "extra_labels": len(extra),
         "model_file_mb": round(size_mb, 2),
         "load_seconds": round(load_s, 2),
-        "loaded_rss_mb": round(rss, 1),
+        "rss_mb": {k: round(v, 1) for k, v in rss.items()},
     }
     print(json.dumps(result, indent=2))
 

@@ -2,9 +2,10 @@
 
 The devset is split once into two halves (stratified by relevance and stance, fixed seed).
 For k in 0, 25, 50, 100, k items drawn from half A are added to seed_corpus as analyst labels;
-the model is evaluated on half B. Three draws per k; the mean and spread are printed.
+the model is evaluated on half B. Three draws per k; the mean and spread are printed. Labels
+enter training through `train_with_labels`, as the service's analyst labels do.
 
-    .venv/bin/python bench/learning_curve.py [--draws 3] [--ks 0,25,50,100]
+    .venv/bin/python bench/learning_curve.py [--draws 3] [--ks 0,25,50,100] [--label-weight W]
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from classifiers.corpus import load_corpus
 from classifiers.evaluate import evaluate
 from classifiers.labels import Example
-from classifiers.train import train
+from classifiers.train import train_with_labels
 
 REPO = Path(__file__).resolve().parents[1]
 DEVSET = REPO.parent / "shared" / "realnews" / "devset.jsonl"
@@ -47,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--ks", default="0,25,50,100")
+    parser.add_argument("--label-weight", type=float, help="override params['label_weight']")
     args = parser.parse_args()
     corpus = load_corpus(REPO / "seed_corpus")
     pool, held_out = halves(load_corpus(DEVSET, check_duplicates=False))
@@ -57,7 +59,8 @@ def main() -> None:
         for draw in range(args.draws if k else 1):
             labels = random.Random(100 + draw).sample(pool, k)
             started = time.perf_counter()
-            model = train([*corpus, *labels])
+            params = {} if args.label_weight is None else {"label_weight": args.label_weight}
+            model = train_with_labels(corpus, labels, params)
             result = evaluate(model, held_out)
             runs.append({m: result[m] for m in METRICS})
             print(

@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from classifiers.cues import COOPERATION, TENSION
 from classifiers.gazetteer import (
     CAPITAL,
@@ -54,7 +56,7 @@ def _sentence_spans(text: str) -> list[tuple[int, int, bool]]:
 def score_actors(
     text: str,
     passages: Sequence[Passage],
-    passage_weights: Sequence[float] | None = None,
+    passage_weights: Sequence[float] | np.ndarray | None = None,
     *,
     title_weight: float = 3.0,
     lead_weight: float = 2.0,

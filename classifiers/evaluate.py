@@ -40,7 +40,7 @@ def metrics(examples: Sequence[Example], predictions: Sequence[Classification]) 
         "n_relevant": int(gold_rel.sum()),
         "relevance_f1": round(float(f1_score(gold_rel, pred_rel, zero_division=0)), 4),
     }
-    rel_idx = np.flatnonzero(gold_rel)
+    rel_idx = [int(i) for i in np.flatnonzero(gold_rel)]
     gold_stance = [examples[i].stance for i in rel_idx]
     pred_stance = [predictions[i].stance for i in rel_idx]
     out["stance_macro_f1"] = round(

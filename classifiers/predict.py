@@ -79,7 +79,8 @@ class Labeler:
         if max_chars:  # the headline and lead decide; the tail costs time and adds noise
             passages = [p for p in passages if p.start < max_chars] or passages[:1]
         full = join_title(text, title)
-        x, stats = model.vectorizer.transform_article([p.text for p in passages])
+        texts = [p.text[:max_chars] if max_chars else p.text for p in passages]
+        x, stats = model.vectorizer.transform_article(texts)
         logits = model.logits(x)
         rel = model.relevance_proba(logits)
         stance = model.stance_proba(logits)
@@ -133,18 +134,20 @@ class Labeler:
 
     def _top_terms(self, row: Any, column: int, sign: float = 1.0) -> list[list[Any]]:
         """Terms with the largest linear weight x feature value in the whole-article row."""
+        vec = self.model.vectorizer
         idx, values = row.indices, row.data
+        named = (idx < vec.n_word_features) | (idx >= vec.n_word_features + vec.n_char_features)
+        idx, values = idx[named], values[named]  # hashed char n-grams have no name to show
         if not len(idx):
             return []
         contributions = sign * self.model.weights[idx, column] * values
-        terms: list[list[Any]] = []
-        for i in np.argsort(-contributions):
-            if contributions[i] <= 0 or len(terms) >= TOP_TERMS:
-                break
-            name = self._name(int(idx[i]))
-            if name is not None:
-                terms.append([name, round(float(contributions[i]), 4)])
-        return terms
+        top = np.argpartition(-contributions, min(TOP_TERMS, len(idx) - 1))[:TOP_TERMS]
+        top = top[np.argsort(-contributions[top])]
+        return [
+            [name, round(float(contributions[i]), 4)]
+            for i in top
+            if contributions[i] > 0 and (name := self._name(int(idx[i]))) is not None
+        ]
 
     def _explain(
         self, x: Any, passages: list[Passage], weights: np.ndarray, stance: np.ndarray,

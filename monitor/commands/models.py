@@ -55,10 +55,10 @@ class TrainingReport:
     refusal: str | None = None
 
 
-def training_examples(app: App) -> list[Example]:
+def seed_examples() -> list[Example]:
     from classifiers.corpus import load_corpus
 
-    return load_corpus(resource_dir("seed_corpus")) + label_examples(app)
+    return load_corpus(resource_dir("seed_corpus"))
 
 
 def train_first_model(app: App) -> str:
@@ -80,15 +80,15 @@ def train_version(
 ) -> TrainingReport:
     from classifiers import artifacts
     from classifiers.evaluate import cross_validate, evaluate
-    from classifiers.train import train
+    from classifiers.train import train_with_labels
 
-    examples = training_examples(app)
-    progress(f"training on {len(examples)} examples")
+    corpus, labels = seed_examples(), label_examples(app)
+    progress(f"training on {len(corpus)} seed passages and {len(labels)} analyst labels")
     cv_metrics: dict[str, Any] = {}
     if cross_validation:
         progress("cross-validating (folds grouped by source document)")
-        cv_metrics = cross_validate(examples)
-    model = train(examples)
+        cv_metrics = cross_validate([*corpus, *labels])
+    model = train_with_labels(corpus, labels)
     staging = app.models.directory / f".staging-{uuid.uuid4().hex}"
     artifacts.save(model, staging, {"metrics": {"cross_validation": cv_metrics}})
     dev_metrics = evaluate(model, dev) if dev else None
