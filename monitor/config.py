@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     # How often followers look for new events when idle.
     follower_poll_interval: float = Field(default=1.0, gt=0, le=60)
 
+    # --- Subscriptions and delivery (README "Subscriptions and delivery") ---
+    digest_send_empty: bool = False  # send a digest even when nothing matched in the period
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)  # whole request, per attempt
+    webhook_disable_after: float = Field(default=5 * 86400.0, gt=0)  # failing this long: off
+    smtp_timeout: float = Field(default=30.0, gt=0, le=300)
+    smtp_ca_file: str | None = None  # an extra trust anchor for the SMTP server's certificate
+    smtp_retry_interval: float = Field(default=1800.0, ge=60)  # RFC 5321: at least 30 min
+    smtp_give_up_after: float = Field(default=5 * 86400.0, gt=0)  # then DigestFailed
+    delivery_lease: float = Field(default=60.0, gt=0, le=3600)  # a dead worker's claim expires
+    # Key of the HMAC that makes unsubscribe tokens; unset: a key file in MONITOR_DATA_DIR
+    # (set it when several replicas serve /unsubscribe without a shared data directory).
+    unsubscribe_key: SecretStr | None = None
+    # --- end of subscriptions and delivery ---
+
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str) -> str:

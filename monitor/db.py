@@ -130,6 +130,8 @@ feeds = Table(
     Column("items_found", Integer),
     Column("new_items", Integer),
     Column("next_check_at", UTCDateTime()),
+    Column("etag", Text),  # validators of the last good poll, for conditional GET
+    Column("last_modified", Text),
     UniqueConstraint("url", name="uq_feeds_url"),
     Index("ix_feeds_next_check_at", "next_check_at"),
 )
@@ -243,4 +245,126 @@ story_bands = Table(
     metadata,
     Column("band_key", String(64), primary_key=True),
     Column("article_id", String(36), primary_key=True),
+)
+
+# --- Subscriptions and delivery -----------------------------------------------------------
+# Command-side and outbox state (not projections: `monitor replay` never empties them):
+# `subscription_targets` is written by the subscription use cases in the transaction that
+# appends the lifecycle event, and is the only place a webhook secret is stored;
+# `match_state`, `delivery_outbox` and `digests` are written by the matching stage and the
+# delivery workers together with the events they append (an outbox: intent, send, result).
+
+subscription_targets = Table(
+    "subscription_targets",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("channel", String(10), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("filters", Json, nullable=False),
+    Column("schedule", String(40), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("status", String(20), nullable=False),  # active, disabled, bouncing, removed...
+    Column("status_reason", Text),
+    Column("secret", Text),  # the webhook signing secret; never in an event
+    Column("created_at", UTCDateTime(), nullable=False),
+    # Log positions of SubscriptionCreated and of its end: an article is matched against the
+    # subscriptions that existed at its ArticleClassified, however late the stage runs.
+    Column("created_position", BigInteger, nullable=False),
+    Column("ended_position", BigInteger),
+    Column("failing_since", UTCDateTime()),  # webhook: start of the current failure streak
+)
+
+# What each subscription was last sent of each story: copies from other outlets are not sent
+# again, and a re-score is re-sent (as an update) only when it changed materially.
+match_state = Table(
+    "match_state",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("story_id", String(36), primary_key=True),
+    Column("article_id", String(36), nullable=False),
+    Column("update_no", Integer, nullable=False),
+    Column("stance", String(20), nullable=False),
+    Column("topics", Json, nullable=False),
+)
+
+delivery_outbox = Table(
+    "delivery_outbox",
+    metadata,
+    Column("delivery_id", String(36), primary_key=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("article_id", String(36), nullable=False),
+    Column("webhook_id", String(64), nullable=False),
+    Column("body", Text),  # the exact webhook bytes (UTF-8), signed afresh on every attempt
+    Column("view", Json, nullable=False),  # the article as matched, and the match reasons
+    Column("matched_at", UTCDateTime(), nullable=False),
+    Column("status", String(20), nullable=False),  # pending, delivered, dead; email: sent
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", String(36)),
+    Column("lease_until", UTCDateTime()),
+    Column("digest_key", String(60)),  # email: the digest that carries this item
+    Index("ix_delivery_outbox_status_due", "status", "next_attempt_at"),
+    Index("ix_delivery_outbox_subscription", "subscription_id", "digest_key"),
+)
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("digest_id", String(36), primary_key=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("period_key", String(60), nullable=False),
+    Column("period_start", UTCDateTime(), nullable=False),
+    Column("period_end", UTCDateTime(), nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # pending, sent, failed, empty, cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", String(36)),
+    Column("lease_until", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("counts", Json, nullable=False),
+    Column("possible_duplicate", Boolean, nullable=False),
+    UniqueConstraint("subscription_id", "period_key", name="uq_digests_subscription_period"),
+    Index("ix_digests_status_due", "status", "next_attempt_at"),
+)
+
+# Read models (monitor.projections.subscriptions and .deliveries).
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("channel", String(10), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("filters", Json, nullable=False),
+    Column("schedule", String(40), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_reason", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("matched", Integer, nullable=False),
+    Column("delivered", Integer, nullable=False),
+    Column("last_delivered_at", UTCDateTime()),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("delivery_id", String(36), primary_key=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("article_id", String(36), nullable=False),
+    Column("story_id", String(36), nullable=False),
+    Column("update_no", Integer, nullable=False),
+    Column("status", String(20), nullable=False),  # pending, retrying, delivered, dead, failed
+    Column("attempts", Integer, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("next_attempt_at", UTCDateTime()),
+    Column("matched_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    Column("period_key", String(60)),
+    Index("ix_deliveries_subscription_id", "subscription_id"),
+    Index("ix_deliveries_status", "status"),
 )

@@ -22,10 +22,6 @@ class InvalidInputError(MonitorError):
     """A command was given a value it cannot accept."""
 
 
-class NotAvailableYetError(MonitorError):
-    """A documented command whose implementation has not landed yet."""
-
-
 class EventLogError(MonitorError):
     """Base of the event log's errors."""
 

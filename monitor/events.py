@@ -339,3 +339,153 @@ class ModelIntegrityFailed(Event):
 
     version: str
     reason: str
+
+
+# --- Subscriptions and delivery ----------------------------------------------------------
+# Never put a webhook secret or an unsubscribe token in these events: `monitor events list`
+# shows them. Secrets live in the `subscription_targets` table, written in the transaction
+# that appends SubscriptionCreated; unsubscribe tokens are an HMAC of the subscription id.
+
+
+@event
+@dataclass(frozen=True)
+class SubscriptionCreated(Event):
+    """``filters`` is ``Filters.to_dict()``; ``target`` the email address or webhook URL."""
+
+    subscription_id: str
+    channel: str  # "email" or "webhook"
+    target: str
+    filters: dict[str, Any]
+    schedule: str
+    timezone: str
+    created_by: str = "cli"
+
+
+@event
+@dataclass(frozen=True)
+class SubscriptionRemoved(Event):
+    subscription_id: str
+    removed_by: str = "cli"
+
+
+@event
+@dataclass(frozen=True)
+class SubscriptionUnsubscribed(Event):
+    """The subscriber left through the one-click link of a digest (RFC 8058)."""
+
+    subscription_id: str
+    via: str = "one-click"
+
+
+@event
+@dataclass(frozen=True)
+class ArticleMatched(Event):
+    """A classified article met a subscription; the delivery's intent (its outbox row is
+    written in the same transaction). ``update`` counts re-sends after a material change."""
+
+    delivery_id: str
+    subscription_id: str
+    article_id: str
+    story_id: str
+    channel: str
+    model_version: str
+    reasons: dict[str, Any] = field(default_factory=dict)
+    update: int = 0
+    changes: tuple[str, ...] = ()
+
+
+@event
+@dataclass(frozen=True)
+class WebhookDelivered(Event):
+    delivery_id: str
+    subscription_id: str
+    webhook_id: str
+    attempt: int
+    status: int
+    elapsed_ms: int = 0
+
+
+@event
+@dataclass(frozen=True)
+class WebhookAttemptFailed(Event):
+    """A retryable failure; ``next_attempt_at`` is when the worker tries again."""
+
+    delivery_id: str
+    subscription_id: str
+    webhook_id: str
+    attempt: int
+    error: str
+    next_attempt_at: datetime
+    status: int | None = None
+
+
+@event
+@dataclass(frozen=True)
+class DeliveryDeadLettered(Event):
+    """No more automatic attempts (a 4xx, the schedule exhausted); `deliveries retry` may."""
+
+    delivery_id: str
+    subscription_id: str
+    webhook_id: str
+    attempts: int
+    reason: str
+    status: int | None = None
+
+
+@event
+@dataclass(frozen=True)
+class DeliveryRetryRequested(Event):
+    delivery_id: str
+    requested_by: str = "cli"
+
+
+@event
+@dataclass(frozen=True)
+class EndpointDisabled(Event):
+    """A webhook endpoint answered 410 or kept failing; its matches wait, not attempted."""
+
+    subscription_id: str
+    reason: str
+
+
+@event
+@dataclass(frozen=True)
+class DigestSent(Event):
+    """``possible_duplicate``: an earlier attempt may have reached the server (case 61)."""
+
+    subscription_id: str
+    period_key: str
+    message_id: str
+    delivery_ids: tuple[str, ...]
+    attempt: int
+    possible_duplicate: bool = False
+
+
+@event
+@dataclass(frozen=True)
+class DigestAttemptFailed(Event):
+    """A transient SMTP failure (4xx, connection refused or dropped): retried, same id."""
+
+    subscription_id: str
+    period_key: str
+    message_id: str
+    attempt: int
+    error: str
+    next_attempt_at: datetime
+    code: int | None = None
+    delivery_ids: tuple[str, ...] = ()
+
+
+@event
+@dataclass(frozen=True)
+class DigestFailed(Event):
+    """Given up: a 5xx (``permanent``, the subscriber is flagged as bouncing) or the
+    give-up window of transient failures ran out."""
+
+    subscription_id: str
+    period_key: str
+    message_id: str
+    error: str
+    permanent: bool
+    code: int | None = None
+    delivery_ids: tuple[str, ...] = ()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_EVERY_SECONDS = 15
+DELIVER_EVERY_SECONDS = 15
 
 
 def poll_due_feeds(app: App) -> int:
@@ -34,6 +35,17 @@ def poll_due_feeds(app: App) -> int:
     return len(due)
 
 
+def deliver_due_work(app: App) -> None:
+    """Send the digests and webhooks that are due (each claim is leased: no double sends)."""
+    from monitor.commands.subscriptions import deliver_due
+
+    report = deliver_due(app)
+    if report.digests_sent or report.webhook_attempts:
+        log.info(
+            "sent %d digests, %d webhook attempts", report.digests_sent, report.webhook_attempts
+        )
+
+
 def build_scheduler(app: App) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -45,6 +57,14 @@ def build_scheduler(app: App) -> BackgroundScheduler:
         seconds=POLL_EVERY_SECONDS,
         args=[app],
         id="poll-due-feeds",
+        next_run_time=None,
+    )
+    scheduler.add_job(
+        deliver_due_work,
+        "interval",
+        seconds=DELIVER_EVERY_SECONDS,
+        args=[app],
+        id="deliver-due",
         next_run_time=None,
     )
     return scheduler

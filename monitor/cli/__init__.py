@@ -14,7 +14,17 @@ import traceback
 import click
 
 from monitor import __version__
-from monitor.cli import database, events, feeds, ingest, later, models, replay, run, settings
+from monitor.cli import (
+    database,
+    delivery,
+    events,
+    feeds,
+    ingest,
+    models,
+    replay,
+    run,
+    settings,
+)
 from monitor.errors import MonitorError
 
 EXIT_ERROR = 1
@@ -46,9 +56,9 @@ for command in (
     ingest.poll,
     ingest.articles,
     models.classify,
-    later.subscriptions,
-    later.digest,
-    later.deliveries,
+    delivery.subscriptions,
+    delivery.digest,
+    delivery.deliveries,
     models.label,
     models.model,
     replay.replay,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from monitor import db
 from monitor.cli.context import get_app, print_json, print_table
+from monitor.commands.subscriptions import deliver_due
 from monitor.engine import reading
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.queries import article_detail, list_articles
@@ -34,6 +35,8 @@ def poll(ctx: click.Context, feed_id: str | None, as_json: bool) -> None:
     if feed_id and not reports:
         raise NotFoundError(f"no active feed with id {feed_id}")
     app.drain()
+    delivered = deliver_due(app)
+    app.catch_up()
     if as_json:
         print_json([report.__dict__ for report in reports])
         return
@@ -41,7 +44,11 @@ def poll(ctx: click.Context, feed_id: str | None, as_json: bool) -> None:
         state = f"{report.new_items} new ({report.detail})" if report.ok else report.detail
         click.echo(f"{report.feed_id}  {'ok ' if report.ok else 'FAILED'}  {state}")
     failed = sum(not r.ok for r in reports)
-    click.echo(f"polled {len(reports)} feeds, {failed} failed", err=True)
+    click.echo(
+        f"polled {len(reports)} feeds, {failed} failed; sent {delivered.digests_sent} digests, "
+        f"{delivered.webhook_attempts} webhook attempts",
+        err=True,
+    )
 
 
 @click.group()

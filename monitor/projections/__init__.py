@@ -5,8 +5,10 @@ from __future__ import annotations
 from monitor.followers import Projection
 from monitor.projections.activity import ActivityProjection
 from monitor.projections.articles import ArticlesProjection
+from monitor.projections.deliveries import DeliveriesProjection
 from monitor.projections.feeds import FeedsProjection
 from monitor.projections.registry import LabelsProjection, ModelsProjection
+from monitor.projections.subscriptions import SubscriptionsProjection
 
 
 def all_projections() -> list[Projection]:
@@ -16,5 +18,7 @@ def all_projections() -> list[Projection]:
         ArticlesProjection(),
         ModelsProjection(),
         LabelsProjection(),
+        SubscriptionsProjection(),
+        DeliveriesProjection(),
         ActivityProjection(),
     ]

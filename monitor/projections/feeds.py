@@ -57,9 +57,13 @@ class FeedsProjection(Projection):
 
     @on(FeedPolled)
     def _polled(self, conn: Connection, evt: FeedPolled, _: RecordedEvent) -> None:
+        validators = {"etag": evt.etag, "last_modified": evt.last_modified}
+        if evt.not_modified:  # a 304 may omit validators; the stored ones stay valid
+            validators = {name: value for name, value in validators.items() if value}
         self._update(
             conn,
             evt.feed_id,
+            **validators,
             health="ok",
             last_polled_at=evt.polled_at,
             last_http_status=evt.http_status,

@@ -12,6 +12,7 @@ def pipeline_stages(app: App) -> list[Any]:
     """Every stage, in the order the pipeline runs them."""
     from monitor.stages.classification import ClassificationStage
     from monitor.stages.extraction import ExtractionStage
+    from monitor.stages.matching import MatchingStage
     from monitor.stages.stories import StoriesStage
 
-    return [ExtractionStage(app), StoriesStage(app), ClassificationStage(app)]
+    return [ExtractionStage(app), StoriesStage(app), ClassificationStage(app), MatchingStage(app)]

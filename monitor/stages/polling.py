@@ -29,7 +29,6 @@ from monitor.eventlog import derived_id, new_id, utcnow
 from monitor.events import ArticleDiscovered, Event, FeedPolled, FeedPollFailed
 from monitor.model import (
     Feed,
-    FeedFold,
     max_age_seconds,
     next_check_after_failure,
     next_check_after_success,
@@ -102,8 +101,7 @@ class Poller:
 
     def poll(self, feed_ids: Sequence[str]) -> list[PollReport]:
         """Poll these feeds now (paused or removed ones are skipped) and record the outcomes."""
-        feeds = [self.app.snapshots.load(feed_stream(fid), FeedFold())[0] for fid in feed_ids]
-        feeds = [feed for feed in feeds if feed.status == "active" and feed.url]
+        feeds = self._active_feeds(feed_ids)
         if not feeds:
             return []
         fetched = asyncio.run(self._fetch_all(feeds))
@@ -115,6 +113,38 @@ class Poller:
             with self.app.engine.begin() as conn:
                 reports.extend(self._record(conn, outcome) for outcome in chunk)
         return reports
+
+    def _active_feeds(self, feed_ids: Sequence[str]) -> list[Feed]:
+        """What a poll needs of each feed, from the feeds read model in one query per chunk.
+
+        The scheduler asks storage who is due and what it knows (miniflux's model); the read
+        model is brought up to date first, so it reflects every recorded poll.
+        """
+        self.app.runner.run_once(self.app.projection("feeds"))
+        f = db.feeds
+        feeds: list[Feed] = []
+        with reading(self.app.engine) as conn:
+            for start in range(0, len(feed_ids), 500):
+                chunk = list(feed_ids[start : start + 500])
+                rows = conn.execute(
+                    select(f).where(f.c.feed_id.in_(chunk), f.c.status == "active")
+                ).mappings()
+                by_id = {row["feed_id"]: row for row in rows}
+                feeds.extend(
+                    Feed(
+                        feed_id=row["feed_id"],
+                        status="active",
+                        url=row["url"],
+                        interval_seconds=row["interval_seconds"],
+                        consecutive_errors=row["consecutive_errors"],
+                        etag=row["etag"],
+                        last_modified=row["last_modified"],
+                        next_check_at=row["next_check_at"],
+                    )
+                    for feed_id in chunk
+                    if (row := by_id.get(feed_id)) is not None
+                )
+        return feeds
 
     async def _fetch_all(self, feeds: list[Feed]) -> list[tuple[FetchResult | _Failure, float]]:
         async with self.app.fetcher() as fetcher:
@@ -156,21 +186,20 @@ class Poller:
         return _Outcome(feed, polled_at, result, parsed, elapsed)
 
     def _record(self, conn: Connection, outcome: _Outcome) -> PollReport:
-        """Record one feed's outcome in a savepoint: a failure here spoils no other feed."""
+        """Record one feed's outcome. New entries claim article keys in a savepoint, so a key
+        another process claimed meanwhile costs a retry of this feed, not the chunk."""
+        if isinstance(outcome.result, _Failure):
+            return self._record_failure(conn, outcome.feed, outcome.polled_at, outcome.result)
+        if outcome.parsed is None or not outcome.parsed.entries:
+            return self._record_success(conn, outcome)  # a 304 or an empty feed claims nothing
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
                 with conn.begin_nested():
-                    if isinstance(outcome.result, _Failure):
-                        return self._record_failure(
-                            conn, outcome.feed, outcome.polled_at, outcome.result
-                        )
                     return self._record_success(conn, outcome)
             except IntegrityError:
                 if attempt == RECORD_ATTEMPTS:
                     raise
-                log.info(
-                    "article key taken meanwhile; retrying", extra={"feed_id": outcome.feed.feed_id}
-                )
+                log.info("article key taken meanwhile", extra={"feed_id": outcome.feed.feed_id})
         raise AssertionError("unreachable")
 
     def _record_success(self, conn: Connection, outcome: _Outcome) -> PollReport:

@@ -115,7 +115,9 @@ def test_errors_are_one_line_without_traceback(sqlite_url: str) -> None:
         monitor("feeds", "add", "file:///etc/passwd", url=sqlite_url, check=False), "http"
     )
     assert_one_line_error(monitor("feeds", "add", url=sqlite_url, check=False), "URL")
-    assert_one_line_error(monitor("digest", url=sqlite_url, check=False), "not available yet")
+    assert_one_line_error(
+        monitor("subscriptions", "remove", "nope", url=sqlite_url, check=False), "nope"
+    )
     debug = monitor("--debug", "feeds", "pause", "nope", url=sqlite_url, check=False)
     assert "Traceback" in debug.stderr and debug.returncode != 0
 

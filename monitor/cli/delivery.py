@@ -1,0 +1,186 @@
+"""`monitor subscriptions ...`, `monitor digest send`, `monitor deliveries ...`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from monitor import db
+from monitor.cli.context import get_app, print_json, print_table
+from monitor.commands import subscriptions as commands
+from monitor.delivery.subscriptions import Filters, SubscriptionSpec
+from monitor.engine import reading
+from monitor.errors import InvalidInputError
+
+STATUSES = ("pending", "retrying", "delivered", "dead", "failed")
+
+
+@click.group()
+def subscriptions() -> None:
+    """Who gets which matched articles, by digest email or signed webhook."""
+
+
+@subscriptions.command("add")
+@click.option("--email", help="Send digests to this address.")
+@click.option("--webhook", help="POST each match to this URL (Standard Webhooks signed).")
+@click.option("--secret", help="The webhook signing secret (whsec_...); generated if absent.")
+@click.option("--topic", "topics", multiple=True, help="Only these topics (repeatable).")
+@click.option("--stance", "stances", multiple=True, help="Only these stances (repeatable).")
+@click.option("--actor", "actors", multiple=True, help="Only articles naming these actors.")
+@click.option("--min-confidence", type=float, default=0.0, show_default=True)
+@click.option(
+    "--schedule",
+    default="immediate",
+    show_default=True,
+    help="immediate, hourly, daily@HH:MM or weekly@DAY@HH:MM (emails).",
+)
+@click.option("--timezone", default="UTC", show_default=True, help="IANA zone of the schedule.")
+@click.pass_context
+def add(
+    ctx: click.Context,
+    email: str | None,
+    webhook: str | None,
+    secret: str | None,
+    topics: tuple[str, ...],
+    stances: tuple[str, ...],
+    actors: tuple[str, ...],
+    min_confidence: float,
+    schedule: str,
+    timezone: str,
+) -> None:
+    """Subscribe; prints the id, and a generated webhook secret once (it is not shown again)."""
+    if bool(email) == bool(webhook):
+        raise InvalidInputError("email/webhook: give exactly one of --email or --webhook")
+    spec = SubscriptionSpec(
+        channel="email" if email else "webhook",
+        target=email or webhook or "",
+        filters=Filters(
+            topics=topics, stances=stances, actors=actors, min_confidence=min_confidence
+        ),
+        schedule=schedule,
+        timezone=timezone,
+    )
+    app = get_app(ctx)
+    created = commands.subscribe(app, spec, secret=secret)
+    app.catch_up()
+    click.echo(created.subscription_id)
+    if created.secret:
+        click.echo(created.secret)
+        click.echo("Keep this signing secret: it is not shown again.", err=True)
+
+
+@subscriptions.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+@click.pass_context
+def list_subscriptions(ctx: click.Context, as_json: bool) -> None:
+    """Subscriptions with their status (and why an endpoint is disabled)."""
+    app = get_app(ctx)
+    app.catch_up()
+    s = db.subscriptions
+    with reading(app.engine) as conn:
+        rows = conn.execute(select(s).order_by(s.c.created_at)).mappings().all()
+    listed = [_jsonable(row) for row in rows]
+    if as_json:
+        print_json(listed)
+        return
+    print_table(
+        ["ID", "CHANNEL", "STATUS", "SCHEDULE", "MATCHED", "DELIVERED", "TARGET", "REASON"],
+        [
+            [
+                r["subscription_id"],
+                r["channel"],
+                r["status"],
+                r["schedule"],
+                r["matched"],
+                r["delivered"],
+                r["target"],
+                r["status_reason"] or "",
+            ]
+            for r in listed
+        ],
+    )
+
+
+@subscriptions.command("remove")
+@click.argument("subscription_id")
+@click.pass_context
+def remove(ctx: click.Context, subscription_id: str) -> None:
+    """Stop a subscription (its history stays in the log)."""
+    app = get_app(ctx)
+    commands.remove_subscription(app, subscription_id)
+    app.catch_up()
+
+
+@click.group()
+def digest() -> None:
+    """Digest emails."""
+
+
+@digest.command("send")
+@click.option("--subscription", "subscription_id", help="Only this subscription.")
+@click.option("--now", "now", is_flag=True, help="Send what is waiting, regardless of schedule.")
+@click.pass_context
+def send(ctx: click.Context, subscription_id: str | None, now: bool) -> None:
+    """Send the digests that are due (and retry those whose retry time has come)."""
+    app = get_app(ctx)
+    report = commands.deliver_due(app, subscription_id=subscription_id, digests_now=now)
+    app.catch_up()
+    click.echo(f"sent {report.digests_sent} digests", err=True)
+
+
+@click.group()
+def deliveries() -> None:
+    """Delivery attempts, dead letters, manual redelivery."""
+
+
+@deliveries.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this state.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=200, show_default=True)
+@click.pass_context
+def list_deliveries(ctx: click.Context, as_json: bool, status: str | None, limit: int) -> None:
+    """Newest first."""
+    app = get_app(ctx)
+    app.catch_up()
+    d = db.deliveries
+    query = select(d).order_by(d.c.matched_at.desc(), d.c.delivery_id).limit(limit)
+    if status:
+        query = query.where(d.c.status == status)
+    with reading(app.engine) as conn:
+        listed = [_jsonable(row) for row in conn.execute(query).mappings()]
+    if as_json:
+        print_json(listed)
+        return
+    print_table(
+        ["ID", "CHANNEL", "STATUS", "ATTEMPTS", "ARTICLE", "SUBSCRIPTION", "LAST ERROR"],
+        [
+            [
+                r["delivery_id"],
+                r["channel"],
+                r["status"],
+                r["attempts"],
+                r["article_id"],
+                r["subscription_id"],
+                (r["last_error"] or "")[:60],
+            ]
+            for r in listed
+        ],
+    )
+
+
+@deliveries.command("retry")
+@click.argument("delivery_id")
+@click.pass_context
+def retry(ctx: click.Context, delivery_id: str) -> None:
+    """Send a webhook delivery again now, with its original webhook-id."""
+    app = get_app(ctx)
+    commands.retry_delivery(app, delivery_id)
+    report = commands.deliver_due(app)
+    app.catch_up()
+    click.echo(f"{report.webhook_attempts} attempts made", err=True)
+
+
+def _jsonable(row: Any) -> dict[str, Any]:
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}
