@@ -152,6 +152,91 @@ class AppendResult:
     duplicate: bool = False  # every event id was already stored: an idempotent retry
 
 
+@dataclass(frozen=True)
+class PendingAppend:
+    """One stream's part of `EventLog.append_many`."""
+
+    stream_id: str
+    expected_version: int | None
+    events: Sequence[Event]
+    event_ids: Sequence[str] | None = None
+    metadata: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    stream_id: str
+    expected_version: int | None
+    events: Sequence[Event]
+    ids: list[str]
+    explicit_ids: bool
+    meta: dict[str, Any]
+    payloads: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, pending: PendingAppend) -> _Prepared:
+        if not pending.events:
+            raise ValueError("nothing to append")
+        given = pending.event_ids
+        explicit = given is not None
+        ids = list(given) if given is not None else [new_id() for _ in pending.events]
+        if len(ids) != len(pending.events) or len(set(ids)) != len(ids):
+            raise ValueError("need one distinct event id per event")
+        meta = dict(pending.metadata or {})
+        meta.setdefault("correlation_id", ids[0])
+        payloads = [to_data(evt) for evt in pending.events]
+        return cls(
+            pending.stream_id,
+            pending.expected_version,
+            pending.events,
+            ids,
+            explicit,
+            meta,
+            payloads,
+        )
+
+    def rows(self, current: int, recorded_at: datetime) -> list[dict[str, Any]]:
+        return [
+            {
+                "event_id": event_id,
+                "stream_id": self.stream_id,
+                "stream_version": current + offset,
+                "event_type": evt.type_name,
+                "data": payload,
+                "meta": self.meta,
+                "recorded_at": recorded_at,
+            }
+            for offset, (event_id, evt, payload) in enumerate(
+                zip(self.ids, self.events, self.payloads, strict=True), start=1
+            )
+        ]
+
+
+def _previous_result(item: _Prepared, stored: Mapping[str, Any]) -> AppendResult | None:
+    """The original result when every id of `item` is stored already (an idempotent retry)."""
+    found = [stored.get(event_id) for event_id in item.ids]
+    if all(row is None for row in found):
+        return None
+    rows = [row for row in found if row is not None]
+    if len(rows) < len(found):
+        raise IdempotencyError(
+            f"part of this batch is stored already (event {rows[0].event_id}); "
+            "a batch is appended whole or not at all"
+        )
+    for event_id, evt, payload, row in zip(item.ids, item.events, item.payloads, rows, strict=True):
+        same = (
+            row.stream_id == item.stream_id
+            and row.event_type == evt.type_name
+            and row.data == json.loads(json.dumps(payload))
+        )
+        if not same:
+            raise IdempotencyError(f"event id {event_id} is already used by another event")
+    ordered = sorted(rows, key=lambda r: r.position)
+    return AppendResult(
+        tuple(r.position for r in ordered), ordered[-1].stream_version, duplicate=True
+    )
+
+
 class EventLog:
     """append / read_stream / read_all over the `events` table."""
 
@@ -182,45 +267,74 @@ class EventLog:
         is a no-op that returns the original positions. Pass `conn` to append inside a
         transaction of your own (a follower committing its tracking position with it).
         """
-        if not events:
-            raise ValueError("nothing to append")
-        ids = list(event_ids) if event_ids is not None else [new_id() for _ in events]
-        if len(ids) != len(events) or len(set(ids)) != len(ids):
-            raise ValueError("need one distinct event id per event")
-        meta = dict(metadata or {})
-        meta.setdefault("correlation_id", ids[0])
-        payloads = [to_data(evt) for evt in events]
+        pending = PendingAppend(stream_id, expected_version, events, event_ids, metadata)
+        return self.append_many([pending], conn=conn)[0]
 
+    def append_many(
+        self, appends: Sequence[PendingAppend], *, conn: Connection | None = None
+    ) -> list[AppendResult]:
+        """Several appends, to one or many streams, atomically: all are stored or none.
+
+        Each follows the rules of `append`. One version lookup and one insert serve them
+        all, which is what makes recording a poll cycle's 2,000 outcomes cheap.
+        """
+        prepared = [_Prepared.of(pending) for pending in appends]
         with self._write(conn) as c:
-            # Fresh random ids cannot be stored already; only caller-given ids can repeat.
-            if event_ids is not None:
-                previous = self._already_stored(c, stream_id, ids, events, payloads)
-                if previous is not None:
-                    return previous
-            current = self._stream_version(c, stream_id)
-            if expected_version is not None and current != expected_version:
-                raise ConcurrencyError(stream_id, expected_version, current)
+            results: list[AppendResult | None] = [None] * len(prepared)
+            explicit = [i for i, p in enumerate(prepared) if p.explicit_ids]
+            if explicit:
+                stored = self._stored_rows(c, [e for i in explicit for e in prepared[i].ids])
+                for i in explicit:
+                    results[i] = _previous_result(prepared[i], stored)
+            todo = [i for i, result in enumerate(results) if result is None]
+            versions = self._stream_versions(c, {prepared[i].stream_id for i in todo})
             recorded_at = self._clock()
-            rows = [
-                {
-                    "event_id": event_id,
-                    "stream_id": stream_id,
-                    "stream_version": current + offset,
-                    "event_type": evt.type_name,
-                    "data": payload,
-                    "meta": meta,
-                    "recorded_at": recorded_at,
-                }
-                for offset, (event_id, evt, payload) in enumerate(
-                    zip(ids, events, payloads, strict=True), start=1
-                )
-            ]
-            result = c.execute(
-                insert(db.events).returning(db.events.c.position, sort_by_parameter_order=True),
-                rows,
-            )
-            positions = tuple(row.position for row in result)
-        return AppendResult(positions, current + len(events))
+            rows: list[dict[str, Any]] = []
+            reached: dict[int, int] = {}
+            for i in todo:
+                item = prepared[i]
+                current = versions.get(item.stream_id, 0)
+                if item.expected_version is not None and current != item.expected_version:
+                    raise ConcurrencyError(item.stream_id, item.expected_version, current)
+                rows.extend(item.rows(current, recorded_at))
+                versions[item.stream_id] = reached[i] = current + len(item.events)
+            positions = iter(self._insert(c, rows) if rows else ())
+            for i in todo:
+                taken = tuple(next(positions) for _ in prepared[i].events)
+                results[i] = AppendResult(taken, reached[i])
+        return [result for result in results if result is not None]
+
+    @staticmethod
+    def _insert(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        result = conn.execute(
+            insert(db.events).returning(db.events.c.position, sort_by_parameter_order=True), rows
+        )
+        return [row.position for row in result]
+
+    @staticmethod
+    def _stored_rows(conn: Connection, ids: list[str]) -> dict[str, Any]:
+        rows = conn.execute(
+            select(
+                db.events.c.event_id,
+                db.events.c.position,
+                db.events.c.stream_id,
+                db.events.c.stream_version,
+                db.events.c.event_type,
+                db.events.c.data,
+            ).where(db.events.c.event_id.in_(ids))
+        ).all()
+        return {row.event_id: row for row in rows}
+
+    @staticmethod
+    def _stream_versions(conn: Connection, stream_ids: set[str]) -> dict[str, int]:
+        if not stream_ids:
+            return {}
+        query = (
+            select(db.events.c.stream_id, func.max(db.events.c.stream_version))
+            .where(db.events.c.stream_id.in_(sorted(stream_ids)))
+            .group_by(db.events.c.stream_id)
+        )
+        return {stream: int(version) for stream, version in conn.execute(query)}
 
     @contextmanager
     def _write(self, conn: Connection | None) -> Iterator[Connection]:
@@ -245,46 +359,6 @@ class EventLog:
                 f"SET LOCAL lock_timeout = '{self._lock_timeout_ms}ms'; "
                 "LOCK TABLE events IN EXCLUSIVE MODE"
             )
-
-    def _already_stored(
-        self,
-        conn: Connection,
-        stream_id: str,
-        ids: list[str],
-        events: Sequence[Event],
-        payloads: list[dict[str, Any]],
-    ) -> AppendResult | None:
-        rows = conn.execute(
-            select(
-                db.events.c.event_id,
-                db.events.c.position,
-                db.events.c.stream_id,
-                db.events.c.stream_version,
-                db.events.c.event_type,
-                db.events.c.data,
-            ).where(db.events.c.event_id.in_(ids))
-        ).all()
-        if not rows:
-            return None
-        stored = {row.event_id: row for row in rows}
-        for event_id, evt, payload in zip(ids, events, payloads, strict=True):
-            row = stored.get(event_id)
-            if row is None:
-                raise IdempotencyError(
-                    f"part of this batch is stored already (event {next(iter(stored))}); "
-                    "a batch is appended whole or not at all"
-                )
-            same = (
-                row.stream_id == stream_id
-                and row.event_type == evt.type_name
-                and row.data == json.loads(json.dumps(payload))
-            )
-            if not same:
-                raise IdempotencyError(f"event id {event_id} is already used by another event")
-        ordered = sorted(rows, key=lambda r: r.position)
-        return AppendResult(
-            tuple(r.position for r in ordered), ordered[-1].stream_version, duplicate=True
-        )
 
     # --- reading -------------------------------------------------------------------------
 

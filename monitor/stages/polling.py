@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from monitor import db
 from monitor.engine import reading
-from monitor.eventlog import derived_id, new_id, utcnow
+from monitor.eventlog import PendingAppend, derived_id, new_id, utcnow
 from monitor.events import ArticleDiscovered, Event, FeedPolled, FeedPollFailed
 from monitor.model import (
     Feed,
@@ -111,7 +111,10 @@ class Poller:
         for start in range(0, len(outcomes), RECORD_CHUNK):
             chunk = outcomes[start : start + RECORD_CHUNK]
             with self.app.engine.begin() as conn:
-                reports.extend(self._record(conn, outcome) for outcome in chunk)
+                deferred: list[PendingAppend] = []
+                reports.extend(self._record(conn, outcome, deferred) for outcome in chunk)
+                if deferred:  # the chunk's 304s and failures, in one statement
+                    self.app.log.append_many(deferred, conn=conn)
         return reports
 
     def _active_feeds(self, feed_ids: Sequence[str]) -> list[Feed]:
@@ -185,24 +188,35 @@ class Poller:
             return _Outcome(feed, polled_at, failure)
         return _Outcome(feed, polled_at, result, parsed, elapsed)
 
-    def _record(self, conn: Connection, outcome: _Outcome) -> PollReport:
+    def _record(
+        self, conn: Connection, outcome: _Outcome, deferred: list[PendingAppend]
+    ) -> PollReport:
         """Record one feed's outcome. New entries claim article keys in a savepoint, so a key
-        another process claimed meanwhile costs a retry of this feed, not the chunk."""
+        another process claimed meanwhile costs a retry of this feed, not the chunk; outcomes
+        without entries are deferred to the chunk's single append."""
         if isinstance(outcome.result, _Failure):
-            return self._record_failure(conn, outcome.feed, outcome.polled_at, outcome.result)
+            report, appends = self._record_failure(outcome.feed, outcome.polled_at, outcome.result)
+            deferred.extend(appends)
+            return report
         if outcome.parsed is None or not outcome.parsed.entries:
-            return self._record_success(conn, outcome)  # a 304 or an empty feed claims nothing
+            report, appends = self._record_success(conn, outcome)
+            deferred.extend(appends)
+            return report
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
                 with conn.begin_nested():
-                    return self._record_success(conn, outcome)
+                    report, appends = self._record_success(conn, outcome)
+                    self.app.log.append_many(appends, conn=conn)
+                    return report
             except IntegrityError:
                 if attempt == RECORD_ATTEMPTS:
                     raise
                 log.info("article key taken meanwhile", extra={"feed_id": outcome.feed.feed_id})
         raise AssertionError("unreachable")
 
-    def _record_success(self, conn: Connection, outcome: _Outcome) -> PollReport:
+    def _record_success(
+        self, conn: Connection, outcome: _Outcome
+    ) -> tuple[PollReport, list[PendingAppend]]:
         feed, polled_at, parsed = outcome.feed, outcome.polled_at, outcome.parsed
         result = outcome.result
         assert isinstance(result, FetchResult)
@@ -216,15 +230,16 @@ class Poller:
         )
         metadata = {"correlation_id": new_id(), "feed_id": feed.feed_id}
         discovered = self._claim_new(conn, feed, parsed, polled_at) if parsed else []
-        for evt in discovered:
-            self.app.log.append(
+        appends = [
+            PendingAppend(
                 article_stream(evt.article_id),
                 0,
                 [evt],
                 event_ids=[derived_id("discovered", evt.article_id)],
                 metadata=metadata,
-                conn=conn,
             )
+            for evt in discovered
+        ]
         polled = FeedPolled(
             feed_id=feed.feed_id,
             polled_at=polled_at,
@@ -239,13 +254,13 @@ class Poller:
             elapsed_ms=int(outcome.elapsed * 1000),
             problem=parsed.problem if parsed else None,
         )
-        self._append_to_feed(feed, polled, metadata, conn)
+        appends.append(_feed_append(feed, polled, metadata))
         detail = "not modified" if result.not_modified else f"{polled.items_found} items"
-        return PollReport(feed.feed_id, feed.url or "", True, len(discovered), detail)
+        return PollReport(feed.feed_id, feed.url or "", True, len(discovered), detail), appends
 
     def _record_failure(
-        self, conn: Connection, feed: Feed, polled_at: datetime, failure: _Failure
-    ) -> PollReport:
+        self, feed: Feed, polled_at: datetime, failure: _Failure
+    ) -> tuple[PollReport, list[PendingAppend]]:
         errors = feed.consecutive_errors + 1
         next_check, unhealthy = next_check_after_failure(
             polled_at,
@@ -264,17 +279,10 @@ class Poller:
             http_status=failure.http_status,
             unhealthy=unhealthy,
         )
-        self._append_to_feed(feed, evt, {"feed_id": feed.feed_id}, conn)
         detail = f"{failure.reason}: {failure.message}"
         log.warning("feed poll failed: %s", detail, extra={"feed_id": feed.feed_id})
-        return PollReport(feed.feed_id, feed.url or "", False, 0, detail)
-
-    def _append_to_feed(
-        self, feed: Feed, evt: Event, metadata: dict[str, str], conn: Connection
-    ) -> None:
-        # A poll outcome is a fact whatever happened to the stream meanwhile (a pause, say):
-        # it is appended at the end rather than checked against the version polled.
-        self.app.log.append(feed_stream(feed.feed_id), None, [evt], metadata=metadata, conn=conn)
+        report = PollReport(feed.feed_id, feed.url or "", False, 0, detail)
+        return report, [_feed_append(feed, evt, {"feed_id": feed.feed_id})]
 
     def _claim_new(
         self, conn: Connection, feed: Feed, parsed: ParsedFeed, discovered_at: datetime
@@ -298,6 +306,12 @@ class Poller:
             taken.update(keys)
             discovered.append(_discovered(article_id, feed.feed_id, entry, discovered_at))
         return discovered
+
+
+def _feed_append(feed: Feed, evt: Event, metadata: dict[str, str]) -> PendingAppend:
+    # A poll outcome is a fact whatever happened to the stream meanwhile (a pause, say): it
+    # is appended at the end rather than checked against the version polled.
+    return PendingAppend(feed_stream(feed.feed_id), None, [evt], metadata=metadata)
 
 
 def entry_keys(entry: ParsedEntry, shared: set[str]) -> list[str]:

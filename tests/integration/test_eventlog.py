@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select
 from monitor import db
 from monitor.bootstrap import App
 from monitor.errors import ConcurrencyError, IdempotencyError, StoredEventError
-from monitor.eventlog import EventLog, derived_id, utcnow
+from monitor.eventlog import EventLog, PendingAppend, derived_id, utcnow
 from monitor.events import FeedAdded, FeedPaused, FeedResumed
 
 
@@ -114,3 +114,35 @@ def test_empty_or_mismatched_batches_are_refused(app: App) -> None:
 def test_a_second_log_object_sees_the_same_events(app: App) -> None:
     app.log.append("feed-f1", 0, [_added()])
     assert EventLog(app.engine).read_stream("feed-f1")[0].event == _added()
+
+
+def test_append_many_is_atomic_across_streams(app: App) -> None:
+    app.log.append("feed-b", 0, [_added("b")])
+    batch = [
+        PendingAppend("feed-a", 0, [_added("a")]),
+        PendingAppend("feed-a", 1, [FeedPaused("a")]),  # the same stream twice: versions run on
+        PendingAppend("feed-b", 1, [FeedPaused("b"), FeedResumed("b")]),
+    ]
+    results = app.log.append_many(batch)
+    assert [r.stream_version for r in results] == [1, 2, 3]
+    assert [len(r.positions) for r in results] == [1, 1, 2]
+    with pytest.raises(ConcurrencyError):
+        app.log.append_many(
+            [
+                PendingAppend("feed-c", 0, [_added("c")]),
+                PendingAppend("feed-b", 1, [FeedPaused("b")]),
+            ]
+        )
+    assert app.log.stream_version("feed-c") == 0  # nothing of the refused call was stored
+
+
+def test_append_many_retried_whole_is_a_no_op(app: App) -> None:
+    batch = [
+        PendingAppend("feed-a", None, [_added("a")], event_ids=[derived_id("x", 1)]),
+        PendingAppend("feed-b", None, [_added("b")], event_ids=[derived_id("x", 2)]),
+    ]
+    first = app.log.append_many(batch)
+    again = app.log.append_many(batch)
+    assert [r.positions for r in again] == [r.positions for r in first]
+    assert all(r.duplicate for r in again)
+    assert _count(app) == 2
