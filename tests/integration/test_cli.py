@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,12 @@ def monitor(
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -140,7 +147,10 @@ def test_db_upgrade_and_current(sqlite_url: str) -> None:
 def test_run_stops_cleanly_on_signals(sqlite_url: str, signum: int) -> None:
     env = {**os.environ, "MONITOR_DATABASE_URL": sqlite_url}
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run"], env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "monitor", "run", "--port", str(free_port())],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert process.stderr is not None
     assert "monitor running" in process.stderr.readline()
