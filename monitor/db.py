@@ -272,6 +272,16 @@ subscription_targets = Table(
     Column("created_position", BigInteger, nullable=False),
     Column("ended_position", BigInteger),
     Column("failing_since", UTCDateTime()),  # webhook: start of the current failure streak
+    # Webhook secret rotation (case 5): the old secret still signs until previous_secret_until.
+    Column("previous_secret", Text),  # never in an event, like `secret`
+    Column("secret_rotated_at", UTCDateTime()),
+    Column("previous_secret_until", UTCDateTime()),
+    # Owner notice of a disabled endpoint (case 11): notice_key is the EndpointDisabled event
+    # still to be mailed to notify_email, notice_due when to try (or a sender's claim ends).
+    Column("notify_email", Text),
+    Column("disabled_at", UTCDateTime()),
+    Column("notice_key", String(36)),
+    Column("notice_due", UTCDateTime()),
 )
 
 # What each subscription was last sent of each story: copies from other outlets are not sent
@@ -346,6 +356,8 @@ subscriptions = Table(
     Column("matched", Integer, nullable=False),
     Column("delivered", Integer, nullable=False),
     Column("last_delivered_at", UTCDateTime()),
+    Column("notify_email", Text),  # webhook: the owner told when the endpoint is disabled
+    Column("owner_notified_at", UTCDateTime()),
 )
 
 deliveries = Table(

@@ -359,6 +359,7 @@ class SubscriptionCreated(Event):
     schedule: str
     timezone: str
     created_by: str = "cli"
+    notify_email: str | None = None  # webhook: whom to tell when the endpoint is disabled
 
 
 @event
@@ -489,3 +490,51 @@ class DigestFailed(Event):
     permanent: bool
     code: int | None = None
     delivery_ids: tuple[str, ...] = ()
+
+
+@event
+@dataclass(frozen=True)
+class WebhookSecretRotated(Event):
+    """A new signing secret (never in the event); the old one also signs until
+    ``grace_until`` so receivers can switch without losing a message (case 5)."""
+
+    subscription_id: str
+    grace_until: datetime
+    rotated_by: str = "cli"
+
+
+@event
+@dataclass(frozen=True)
+class EndpointEnabled(Event):
+    """A disabled endpoint is active again; ``delivery_ids`` were re-queued (replay since
+    ``replay_since``) with their original webhook-id (case 12)."""
+
+    subscription_id: str
+    enabled_by: str = "cli"
+    replay_since: datetime | None = None
+    delivery_ids: tuple[str, ...] = ()
+
+
+@event
+@dataclass(frozen=True)
+class OwnerNotified(Event):
+    """The owner of a disabled endpoint was mailed (case 11); ``disabled_event_id`` is the
+    EndpointDisabled event the mail is about (its Message-ID is derived from both)."""
+
+    subscription_id: str
+    email: str
+    message_id: str
+    disabled_event_id: str
+
+
+@event
+@dataclass(frozen=True)
+class OwnerNotificationFailed(Event):
+    """The notice of a disabled endpoint could not be mailed: a 5xx, or retries gave up."""
+
+    subscription_id: str
+    email: str
+    message_id: str
+    disabled_event_id: str
+    error: str
+    code: int | None = None

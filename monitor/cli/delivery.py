@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -13,8 +15,11 @@ from monitor.commands import subscriptions as commands
 from monitor.delivery.subscriptions import Filters, SubscriptionSpec
 from monitor.engine import reading
 from monitor.errors import InvalidInputError
+from monitor.eventlog import utcnow
 
 STATUSES = ("pending", "retrying", "delivered", "dead", "failed")
+_SPAN = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @click.group()
@@ -26,6 +31,7 @@ def subscriptions() -> None:
 @click.option("--email", help="Send digests to this address.")
 @click.option("--webhook", help="POST each match to this URL (Standard Webhooks signed).")
 @click.option("--secret", help="The webhook signing secret (whsec_...); generated if absent.")
+@click.option("--notify-email", help="Webhook: mail this owner if the endpoint gets disabled.")
 @click.option("--topic", "topics", multiple=True, help="Only these topics (repeatable).")
 @click.option("--stance", "stances", multiple=True, help="Only these stances (repeatable).")
 @click.option("--actor", "actors", multiple=True, help="Only articles naming these actors.")
@@ -43,6 +49,7 @@ def add(
     email: str | None,
     webhook: str | None,
     secret: str | None,
+    notify_email: str | None,
     topics: tuple[str, ...],
     stances: tuple[str, ...],
     actors: tuple[str, ...],
@@ -63,7 +70,7 @@ def add(
         timezone=timezone,
     )
     app = get_app(ctx)
-    created = commands.subscribe(app, spec, secret=secret)
+    created = commands.subscribe(app, spec, secret=secret, notify_email=notify_email)
     app.catch_up()
     click.echo(created.subscription_id)
     if created.secret:
@@ -111,6 +118,55 @@ def remove(ctx: click.Context, subscription_id: str) -> None:
     app = get_app(ctx)
     commands.remove_subscription(app, subscription_id)
     app.catch_up()
+
+
+@subscriptions.command("rotate-secret")
+@click.argument("subscription_id")
+@click.option(
+    "--grace", default="24h", show_default=True, help="How long the old secret signs too."
+)
+@click.pass_context
+def rotate_secret(ctx: click.Context, subscription_id: str, grace: str) -> None:
+    """Give a webhook a new signing secret; prints it once (it is not shown again)."""
+    app = get_app(ctx)
+    secret = commands.rotate_secret(app, subscription_id, grace=_span("--grace", grace))
+    app.catch_up()
+    click.echo(secret)
+    click.echo("Keep this signing secret: it is not shown again.", err=True)
+
+
+@subscriptions.command("enable")
+@click.argument("subscription_id")
+@click.option("--replay-since", help="Resend what failed or waited since DATE or a span (7d).")
+@click.pass_context
+def enable(ctx: click.Context, subscription_id: str, replay_since: str | None) -> None:
+    """Re-enable a disabled webhook endpoint, optionally resending what it missed."""
+    app = get_app(ctx)
+    since = _since("--replay-since", replay_since) if replay_since else None
+    queued = commands.enable_endpoint(app, subscription_id, replay_since=since)
+    report = commands.deliver_due(app)
+    app.catch_up()
+    click.echo(f"{queued} deliveries re-queued, {report.webhook_attempts} attempts made", err=True)
+
+
+def _span(option: str, text: str) -> timedelta:
+    found = _SPAN.match(text.strip().lower())
+    if found is None:
+        raise InvalidInputError(f"{option}: expected a span such as 24h or 7d, got {text!r}")
+    return timedelta(**{_UNITS[found[2]]: int(found[1])})
+
+
+def _since(option: str, text: str) -> datetime:
+    """A date or time (ISO 8601, UTC if no offset), or a span back from now (7d, 24h)."""
+    if _SPAN.match(text.strip().lower()):
+        return utcnow() - _span(option, text)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"{option}: not a date or span: {text!r} (use 2026-01-31 or 7d)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @click.group()

@@ -18,28 +18,39 @@ import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from monitor import db
 from monitor.bootstrap import App, ssrf_policy
 from monitor.config import Settings
-from monitor.delivery.subscriptions import SubscriptionSpec, generate_secret, validate
+from monitor.delivery.subscriptions import (
+    SubscriptionSpec,
+    generate_secret,
+    validate,
+    validate_email_address,
+)
 from monitor.delivery.subscriptions import validate_secret as checked_secret
+from monitor.delivery.webhook import ROTATION_GRACE
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.eventlog import new_id, utcnow
 from monitor.events import (
     DeliveryRetryRequested,
+    EndpointEnabled,
     Event,
     SubscriptionCreated,
     SubscriptionRemoved,
     SubscriptionUnsubscribed,
+    WebhookSecretRotated,
 )
 from monitor.streams import delivery_stream, subscription_stream
 
 ENDED = ("removed", "unsubscribed")
 KEY_FILE = "unsubscribe.key"
+MAX_GRACE = timedelta(days=30)
+REPLAYED = ("pending", "dead")  # outbox states a replay re-queues (retrying ones are pending)
 
 
 @dataclass(frozen=True)
@@ -49,11 +60,25 @@ class Subscribed:
 
 
 def subscribe(
-    app: App, spec: SubscriptionSpec, *, secret: str | None = None, created_by: str = "cli"
+    app: App,
+    spec: SubscriptionSpec,
+    *,
+    secret: str | None = None,
+    notify_email: str | None = None,
+    created_by: str = "cli",
 ) -> Subscribed:
-    """Validate and record a subscription; a webhook without a secret gets a new one."""
+    """Validate and record a subscription; a webhook without a secret gets a new one.
+
+    `notify_email` (webhooks only) is told by mail when the endpoint gets disabled."""
     spec = validate(spec, ssrf_policy(app.settings))
     generated = None
+    if notify_email is not None:
+        if spec.channel != "webhook":
+            raise InvalidInputError("notify_email: only webhook subscriptions have an owner email")
+        try:
+            notify_email = validate_email_address(notify_email)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"notify_email: {str(exc).removeprefix('email: ')}") from None
     if spec.channel == "webhook":
         if secret is None:
             secret = generated = generate_secret()
@@ -70,6 +95,7 @@ def subscribe(
         spec.schedule,
         spec.timezone,
         created_by,
+        notify_email,
     )
     with app.engine.begin() as conn:
         result = app.log.append(subscription_stream(subscription_id), 0, [evt], conn=conn)
@@ -83,6 +109,7 @@ def subscribe(
                 timezone=spec.timezone,
                 status="active",
                 secret=secret,
+                notify_email=notify_email,
                 created_at=utcnow(),
                 created_position=result.positions[0],
             )
@@ -178,6 +205,116 @@ def retry_delivery(
                 status="manual", next_attempt_at=now or utcnow(), lease_owner=None, lease_until=None
             )
         )
+
+
+def rotate_secret(
+    app: App,
+    subscription_id: str,
+    *,
+    grace: timedelta = ROTATION_GRACE,
+    rotated_by: str = "cli",
+    now: datetime | None = None,
+) -> str:
+    """A new signing secret for a webhook, returned once (case 5).
+
+    Until `grace` has passed, deliveries carry a `v1` signature with each secret, so a
+    receiver still holding the old one verifies; the event records only the grace end.
+    Rotating again within the grace forgets the oldest secret."""
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise InvalidInputError(f"grace: must be between 0 and {MAX_GRACE.days} days")
+    now = now or utcnow()
+    secret = generate_secret()
+    with app.engine.begin() as conn:
+        target = _webhook_target(conn, subscription_id)
+        until = now + grace
+        app.log.append(
+            subscription_stream(subscription_id),
+            None,
+            [WebhookSecretRotated(subscription_id, until, rotated_by)],
+            conn=conn,
+        )
+        conn.execute(
+            update(db.subscription_targets)
+            .where(db.subscription_targets.c.subscription_id == subscription_id)
+            .values(
+                secret=secret,
+                previous_secret=target.secret if grace else None,
+                secret_rotated_at=now,
+                previous_secret_until=until,
+            )
+        )
+    return secret
+
+
+def enable_endpoint(
+    app: App,
+    subscription_id: str,
+    *,
+    replay_since: datetime | None = None,
+    enabled_by: str = "cli",
+    now: datetime | None = None,
+) -> int:
+    """Re-enable a disabled webhook endpoint; returns how many deliveries were re-queued.
+
+    Its pending deliveries resume on their schedule. With `replay_since`, every delivery
+    matched since then that is pending or dead-lettered is queued at once, with its original
+    webhook-id (case 12); one that fails again follows the rest of its retry schedule, or
+    goes back to the dead letter if it had none left."""
+    now = now or utcnow()
+    o = db.delivery_outbox
+    with app.engine.begin() as conn:
+        target = _webhook_target(conn, subscription_id)
+        if target.status != "disabled":
+            raise InvalidInputError(f"subscription: {subscription_id} is {target.status}")
+        ids: list[str] = []
+        if replay_since is not None:
+            free = o.c.lease_until.is_(None) | (o.c.lease_until < now)
+            ids = list(
+                conn.execute(
+                    select(o.c.delivery_id)
+                    .where(
+                        o.c.subscription_id == subscription_id,
+                        o.c.channel == "webhook",
+                        o.c.status.in_(REPLAYED),
+                        o.c.matched_at >= replay_since,
+                        free,
+                    )
+                    .order_by(o.c.matched_at, o.c.delivery_id)
+                    .with_for_update()
+                ).scalars()
+            )
+        evt = EndpointEnabled(subscription_id, enabled_by, replay_since, tuple(ids))
+        app.log.append(subscription_stream(subscription_id), None, [evt], conn=conn)
+        if ids:
+            conn.execute(
+                update(o)
+                .where(o.c.delivery_id.in_(ids))
+                .values(status="pending", next_attempt_at=now, lease_owner=None, lease_until=None)
+            )
+        _set_status(
+            conn,
+            subscription_id,
+            "active",
+            None,
+            failing_since=None,
+            disabled_at=None,
+            notice_key=None,
+            notice_due=None,
+        )
+    return len(ids)
+
+
+def _webhook_target(conn: Connection, subscription_id: str) -> Any:
+    """The webhook's command-side row, locked; refuses unknown, ended and email ones."""
+    targets = db.subscription_targets
+    target = conn.execute(
+        select(targets).where(targets.c.subscription_id == subscription_id).with_for_update()
+    ).first()
+    if target is None or target.status in ENDED:
+        raise NotFoundError(f"no subscription with id {subscription_id}")
+    if target.channel != "webhook":
+        raise InvalidInputError("subscription: only webhook subscriptions have an endpoint")
+    return target
 
 
 # --- unsubscribe tokens ---------------------------------------------------------------------

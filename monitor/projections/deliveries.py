@@ -19,6 +19,7 @@ from monitor.events import (
     DigestAttemptFailed,
     DigestFailed,
     DigestSent,
+    EndpointEnabled,
     WebhookAttemptFailed,
     WebhookDelivered,
 )
@@ -87,6 +88,10 @@ class DeliveriesProjection(Projection):
     @on(DeliveryRetryRequested)
     def _retry(self, conn: Connection, evt: DeliveryRetryRequested, rec: RecordedEvent) -> None:
         self._set(conn, [evt.delivery_id], status="pending", next_attempt_at=rec.recorded_at)
+
+    @on(EndpointEnabled)
+    def _replayed(self, conn: Connection, evt: EndpointEnabled, rec: RecordedEvent) -> None:
+        self._set(conn, evt.delivery_ids, status="pending", next_attempt_at=rec.recorded_at)
 
     @on(DigestSent)
     def _sent(self, conn: Connection, evt: DigestSent, rec: RecordedEvent) -> None:

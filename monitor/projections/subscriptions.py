@@ -6,7 +6,7 @@ disabled or a subscriber flagged as bouncing.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 
 from monitor import db
 from monitor.eventlog import RecordedEvent
@@ -15,6 +15,9 @@ from monitor.events import (
     DigestFailed,
     DigestSent,
     EndpointDisabled,
+    EndpointEnabled,
+    OwnerNotificationFailed,
+    OwnerNotified,
     SubscriptionCreated,
     SubscriptionRemoved,
     SubscriptionUnsubscribed,
@@ -44,6 +47,7 @@ class SubscriptionsProjection(Projection):
                 updated_at=rec.recorded_at,
                 matched=0,
                 delivered=0,
+                notify_email=evt.notify_email,
             )
         )
 
@@ -58,6 +62,37 @@ class SubscriptionsProjection(Projection):
     @on(EndpointDisabled)
     def _disabled(self, conn: Connection, evt: EndpointDisabled, rec: RecordedEvent) -> None:
         self._status(conn, evt.subscription_id, rec, "disabled", evt.reason)
+
+    @on(EndpointEnabled)
+    def _enabled(self, conn: Connection, evt: EndpointEnabled, rec: RecordedEvent) -> None:
+        conn.execute(
+            update(s)
+            .where(s.c.subscription_id == evt.subscription_id)
+            .values(status="active", status_reason=None, updated_at=rec.recorded_at)
+        )
+
+    @on(OwnerNotified)
+    def _notified(self, conn: Connection, evt: OwnerNotified, rec: RecordedEvent) -> None:
+        self._note(conn, evt.subscription_id, f"owner notified ({evt.email})")
+        conn.execute(
+            update(s)
+            .where(s.c.subscription_id == evt.subscription_id)
+            .values(owner_notified_at=rec.recorded_at)
+        )
+
+    @on(OwnerNotificationFailed)
+    def _not_notified(
+        self, conn: Connection, evt: OwnerNotificationFailed, _: RecordedEvent
+    ) -> None:
+        self._note(conn, evt.subscription_id, f"owner notice failed: {evt.error}")
+
+    @staticmethod
+    def _note(conn: Connection, subscription_id: str, note: str) -> None:
+        """Add `note` to the status reason (kept within its 500 characters)."""
+        where = s.c.subscription_id == subscription_id
+        reason = conn.execute(select(s.c.status_reason).where(where)).scalar_one_or_none()
+        text = f"{reason}; {note}" if reason else note
+        conn.execute(update(s).where(where).values(status_reason=text[:500]))
 
     @on(DigestFailed)
     def _bounced(self, conn: Connection, evt: DigestFailed, rec: RecordedEvent) -> None:

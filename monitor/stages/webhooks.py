@@ -6,7 +6,11 @@ recorded) with a fresh timestamp and signature. Outcomes (see `monitor.delivery.
 from the retry schedule (never before Retry-After); other 4xx, or the schedule exhausted,
 `DeliveryDeadLettered`; 410 `EndpointDisabled` at once. An endpoint whose deliveries keep
 failing for `webhook_disable_after` (5 days) is disabled too. Deliveries of a disabled
-endpoint stay pending and are not attempted until `monitor deliveries retry`.
+endpoint stay pending and are not attempted until `monitor deliveries retry` or
+`monitor subscriptions enable` (case 12). Its owner is mailed once per disable, through the
+digest SMTP settings with a stable Message-ID (`OwnerNotified`, case 11); without an owner
+email the reason says so. Within a secret rotation's grace, requests carry a `v1` signature
+with each secret (case 5).
 
 A round (one claim) is sent concurrently and recorded in one transaction, its outcome events
 in one append to a stream of the round (`webhooks-<lease owner>`), with ids derived from
@@ -17,6 +21,7 @@ keeps the worker near a bare HTTP client's rate (bench/delivery.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -28,18 +33,25 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from monitor import db
 from monitor.bootstrap import ssrf_policy
+from monitor.delivery.digest import Envelope
+from monitor.delivery.notice import render_notice
+from monitor.delivery.smtp import DeliveryError, SmtpConfig, send_message
 from monitor.delivery.webhook import (
     AttemptResult,
+    active_secrets,
     deliver,
     next_attempt_at,
     sign,
     webhook_fetch_policy,
 )
+from monitor.engine import reading
 from monitor.eventlog import derived_id, utcnow
 from monitor.events import (
     DeliveryDeadLettered,
     EndpointDisabled,
     Event,
+    OwnerNotificationFailed,
+    OwnerNotified,
     WebhookAttemptFailed,
     WebhookDelivered,
 )
@@ -51,6 +63,9 @@ if TYPE_CHECKING:
     from monitor.bootstrap import App
 
 BATCH = 200  # deliveries claimed, then sent concurrently, per round
+NO_OWNER = "; owner not notified: no --notify-email"
+
+log = logging.getLogger(__name__)
 
 
 class WebhookWorker:
@@ -63,16 +78,24 @@ class WebhookWorker:
         clock: Callable[[], datetime] = utcnow,
         rng: Callable[[], float] = random.random,
         batch: int = BATCH,
+        smtp: SmtpConfig | None = None,
     ) -> None:
         self.app = app
         self.clock = clock
         self.rng = rng
         self.batch = batch
         self.lease = timedelta(seconds=app.settings.delivery_lease)
+        settings = app.settings
+        self.smtp = smtp or SmtpConfig.from_settings(
+            settings, timeout=settings.smtp_timeout, ca_file=settings.smtp_ca_file
+        )
 
     def run_due(self, *, max_rounds: int = 1000) -> int:
-        """Claim and send due deliveries until none is left; returns attempts made."""
-        return asyncio.run(self._run(max_rounds))
+        """Claim and send due deliveries until none is left, then mail the owners of endpoints
+        disabled meanwhile; returns the webhook attempts made."""
+        attempts = asyncio.run(self._run(max_rounds))
+        self.notify_owners()
+        return attempts
 
     async def _run(self, max_rounds: int) -> int:
         # One fetcher for every round: connections to the endpoints are kept alive.
@@ -92,7 +115,14 @@ class WebhookWorker:
     def _claim(self) -> tuple[str, list[Any]]:
         o, t = db.delivery_outbox, db.subscription_targets
         query = (
-            select(o, t.c.target, t.c.secret)
+            select(
+                o,
+                t.c.target,
+                t.c.secret,
+                t.c.previous_secret,
+                t.c.secret_rotated_at,
+                t.c.previous_secret_until,
+            )
             .join(t, t.c.subscription_id == o.c.subscription_id)
             .where(
                 o.c.channel == "webhook",
@@ -139,8 +169,14 @@ class WebhookWorker:
         return kept
 
     async def _send(self, fetcher: Fetcher, row: Any) -> AttemptResult:
-        body = row.body.encode("utf-8")
-        headers = sign(row.secret, row.webhook_id, self.clock(), body)
+        body, now = row.body.encode("utf-8"), self.clock()
+        secrets = [row.secret]
+        if row.previous_secret and row.secret_rotated_at and row.previous_secret_until:
+            grace = row.previous_secret_until - row.secret_rotated_at
+            secrets = active_secrets(
+                row.secret, row.previous_secret, row.secret_rotated_at, now, grace
+            )
+        headers = sign(secrets, row.webhook_id, now, body)
         return await deliver(fetcher, row.target, headers, body, now=self.clock)
 
     def _record(
@@ -224,7 +260,9 @@ class WebhookWorker:
             streak = where & t.c.failing_since.is_not(None)
             conn.execute(update(t).where(streak).values(failing_since=None))
             return
-        target = conn.execute(select(t.c.status, t.c.failing_since).where(where)).one()
+        target = conn.execute(
+            select(t.c.status, t.c.failing_since, t.c.notify_email).where(where)
+        ).one()
         since = target.failing_since or now
         window = timedelta(seconds=self.app.settings.webhook_disable_after)
         reason = None
@@ -234,15 +272,88 @@ class WebhookWorker:
             reason = f"failing since {since:%Y-%m-%d %H:%M} UTC (last: {result.error})"
         values: dict[str, Any] = {"failing_since": since}
         if reason is not None and target.status == "active":
-            values.update(status="disabled", status_reason=reason[:500])
+            event_id = derived_id("endpoint-disabled", row.delivery_id, attempt)
+            if target.notify_email:
+                reason = reason[:500]
+                values.update(notice_key=event_id, notice_due=now)
+            else:
+                log.warning(
+                    "webhook endpoint of subscription %s disabled (%s); no owner email to tell",
+                    row.subscription_id,
+                    reason,
+                )
+                reason = reason[: 500 - len(NO_OWNER)] + NO_OWNER
+            values.update(status="disabled", status_reason=reason, disabled_at=now)
             self.app.log.append(
                 subscription_stream(row.subscription_id),
                 None,
-                [EndpointDisabled(row.subscription_id, reason[:500])],
-                event_ids=[derived_id("endpoint-disabled", row.delivery_id, attempt)],
+                [EndpointDisabled(row.subscription_id, reason)],
+                event_ids=[event_id],
                 conn=conn,
             )
         conn.execute(update(t).where(where).values(**values))
+
+    # --- owner notices (case 11) -----------------------------------------------------------
+
+    def notify_owners(self) -> int:
+        """Mail each disabled endpoint's owner whose notice is due; returns the mails sent."""
+        t = db.subscription_targets
+        with reading(self.app.engine) as conn:
+            waiting = list(
+                conn.execute(
+                    select(t).where(t.c.notice_key.is_not(None), t.c.notice_due <= self.clock())
+                )
+            )
+        return sum(self._notify(target) for target in waiting)
+
+    def _notify(self, target: Any) -> int:
+        t, now, key = db.subscription_targets, self.clock(), target.notice_key
+        mine = (t.c.subscription_id == target.subscription_id) & (t.c.notice_key == key)
+        with self.app.engine.begin() as conn:  # claim: another worker skips it until lease end
+            claimed = conn.execute(
+                update(t).where(mine, t.c.notice_due <= now).values(notice_due=now + self.lease)
+            ).rowcount
+        if claimed != 1:
+            return 0
+        settings = self.app.settings
+        envelope = Envelope(
+            target.subscription_id, target.notify_email, settings.mail_from, settings.public_url, ""
+        )
+        message = render_notice(
+            envelope,
+            url=target.target,
+            reason=target.status_reason or "",
+            disabled_event_id=key,
+            now=target.disabled_at or now,
+        )
+        error: DeliveryError | None = None
+        try:
+            send_message(message, self.smtp)
+        except DeliveryError as exc:
+            error = exc
+        head = (target.subscription_id, target.notify_email, message["Message-ID"], key)
+        with self.app.engine.begin() as conn:
+            if conn.execute(select(t.c.notice_key).where(mine).with_for_update()).first() is None:
+                return 0  # re-enabled, or recorded by a worker that retook an expired claim
+            gave_up = now - (target.disabled_at or now) >= timedelta(
+                seconds=settings.smtp_give_up_after
+            )
+            if error is not None and error.transient and not gave_up:
+                due = now + timedelta(seconds=settings.smtp_retry_interval)
+                conn.execute(update(t).where(mine).values(notice_due=due))
+                return 0
+            evt: Event = OwnerNotified(*head)
+            if error is not None:
+                evt = OwnerNotificationFailed(*head, str(error)[:2000], error.code)
+            self.app.log.append(
+                subscription_stream(target.subscription_id),
+                None,
+                [evt],
+                event_ids=[derived_id("owner-notice", key)],
+                conn=conn,
+            )
+            conn.execute(update(t).where(mine).values(notice_key=None, notice_due=None))
+        return int(error is None)
 
 
 def _rank(result: AttemptResult) -> int:
