@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, exists, select
+from sqlalchemy import Engine, Select, and_, distinct, exists, func, or_, select
 
 from monitor import db
 from monitor.engine import reading
@@ -39,9 +39,12 @@ def list_articles(
     actors: Sequence[str] = (),
     since: datetime | None = None,
     limit: int = 50,
+    after: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first. A stance filter means relevant articles with that stance (an irrelevant
-    article's stance is always neutral); several actors must all be parties."""
+    article's stance is always neutral); several actors must all be parties. `after` is the
+    (published_at, id) of the last article of a previous page: a keyset, so a page never
+    repeats or skips an article when new ones arrive meanwhile."""
     a = db.articles
     query: Select[Any] = select(*(a.c[name] for name in ARTICLE_COLUMNS), db.feeds.c.name)
     query = query.outerjoin(db.feeds, db.feeds.c.feed_id == a.c.feed_id)
@@ -54,6 +57,14 @@ def list_articles(
         query = query.where(
             exists().where(
                 and_(db.article_tags.c.tag == tag, db.article_tags.c.article_id == a.c.article_id)
+            )
+        )
+    if after:
+        published, article_id = after
+        query = query.where(
+            or_(
+                a.c.published_at < published,
+                and_(a.c.published_at == published, a.c.article_id > article_id),
             )
         )
     query = query.order_by(a.c.published_at.desc(), a.c.article_id).limit(limit)
@@ -127,3 +138,95 @@ def _article(values: Any) -> dict[str, Any]:
         "topics": values["topics"] or [],
         "model_version": values["model_version"],
     }
+
+
+def list_stories(engine: Engine, *, limit: int = 50) -> list[dict[str, Any]]:
+    """One row per story, newest first: how many articles and outlets carry it, and the
+    title of its first article (the headline it started with)."""
+    a = db.articles
+    latest = func.max(a.c.published_at).label("latest")
+    grouped = (
+        select(
+            a.c.story_id,
+            func.count().label("articles"),
+            func.count(distinct(a.c.feed_id)).label("outlets"),
+            func.min(a.c.published_at).label("first"),
+            latest,
+        )
+        .where(a.c.story_id.is_not(None))
+        .group_by(a.c.story_id)
+        .order_by(latest.desc(), a.c.story_id)
+        .limit(limit)
+    )
+    with reading(engine) as conn:
+        stories = conn.execute(grouped).all()
+        headlines: dict[str, str] = {}
+        for story_id, title in conn.execute(
+            select(a.c.story_id, a.c.title)
+            .where(a.c.story_id.in_([row.story_id for row in stories]))
+            .order_by(a.c.published_at.desc(), a.c.article_id.desc())
+        ):
+            headlines[story_id] = title  # oldest last: it wins
+    return [
+        {
+            "id": row.story_id,
+            "title": headlines.get(row.story_id),
+            "articles": row.articles,
+            "outlets": row.outlets,
+            "first_published_at": row.first.isoformat(),
+            "latest_published_at": row.latest.isoformat(),
+        }
+        for row in stories
+    ]
+
+
+def story_articles(engine: Engine, story_id: str) -> list[dict[str, Any]]:
+    """The articles of one story, oldest first (empty for an unknown story)."""
+    a = db.articles
+    query: Select[Any] = select(*(a.c[name] for name in ARTICLE_COLUMNS), db.feeds.c.name)
+    query = query.outerjoin(db.feeds, db.feeds.c.feed_id == a.c.feed_id)
+    query = query.where(a.c.story_id == story_id).order_by(a.c.published_at, a.c.article_id)
+    with reading(engine) as conn:
+        return [_article(row._mapping) for row in conn.execute(query)]
+
+
+def list_feeds(engine: Engine) -> list[dict[str, Any]]:
+    """Every feed with its health, in the order they were added."""
+    return _plain_rows(engine, select(db.feeds).order_by(db.feeds.c.added_at))
+
+
+def list_subscriptions(engine: Engine) -> list[dict[str, Any]]:
+    """The subscriptions read model (it never holds a webhook secret)."""
+    s = db.subscriptions
+    return _plain_rows(engine, select(s).order_by(s.c.created_at, s.c.subscription_id))
+
+
+def list_deliveries(
+    engine: Engine, *, status: str | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Delivery attempts and dead letters, newest first."""
+    d = db.deliveries
+    query = select(d).order_by(d.c.matched_at.desc(), d.c.delivery_id).limit(limit)
+    if status:
+        query = query.where(d.c.status == status)
+    return _plain_rows(engine, query)
+
+
+def list_models(engine: Engine) -> list[dict[str, Any]]:
+    """Registered model versions, newest first, with their metrics."""
+    return _plain_rows(engine, select(db.models).order_by(db.models.c.trained_at.desc()))
+
+
+def list_labels(engine: Engine, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Analysts' labels, newest first (retracted ones carry `retracted_at`)."""
+    query = select(db.labels).order_by(db.labels.c.added_at.desc(), db.labels.c.label_id)
+    return _plain_rows(engine, query.limit(limit))
+
+
+def _plain_rows(engine: Engine, query: Select[Any]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (datetimes in ISO 8601)."""
+    with reading(engine) as conn:
+        return [
+            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+            for row in conn.execute(query).mappings()
+        ]
