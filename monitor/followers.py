@@ -130,6 +130,8 @@ class FollowerRunner:
         self._ensure_tracking(follower.name)
         if isinstance(follower, Stage):
             return self._stage_step(follower, batch_size or follower.batch_size)
+        if not self._has_work(follower):
+            return 0  # idle followers never take the write lock
         with self.engine.begin() as conn:
             position = conn.execute(
                 select(db.tracking.c.position)
@@ -233,6 +235,16 @@ class FollowerRunner:
                     log.exception("follower failed", extra={"follower": follower.name})
             if not busy:
                 stop.wait(idle_wait)
+
+    def _has_work(self, follower: Follower) -> bool:
+        """Whether an event of the follower's types lies after its position (read-only)."""
+        query = select(db.events.c.position).where(
+            db.events.c.position > self.position(follower.name)
+        )
+        if follower.handles is not None:
+            query = query.where(db.events.c.event_type.in_(sorted(follower.handles)))
+        with reading(self.engine) as conn:
+            return conn.execute(query.limit(1)).first() is not None
 
     def position(self, name: str) -> int:
         with reading(self.engine) as conn:
