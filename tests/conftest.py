@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -21,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from monitor.bootstrap import App, bootstrap
 from monitor.config import Settings
+from tests.servers import LoopbackServer, respond
 
 POSTGRES_URL = os.environ.get(
     "MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -114,6 +117,48 @@ def classifying_app(app: App, trained_model: Path, tmp_path: Path) -> App:
     version = register_saved(app, copy, trained_by="test")
     promote(app, version, by="test")
     return app
+
+
+@pytest.fixture
+def receiver() -> Iterator[LoopbackServer]:
+    """A webhook receiver on loopback answering 204 (modules override it for other answers)."""
+    with LoopbackServer({"/hook": respond(204)}) as server:
+        yield server
+
+
+@pytest.fixture
+def hook_app(settings: Settings, receiver: LoopbackServer) -> Iterator[App]:
+    """The application allowed to reach `receiver`, with a short webhook timeout."""
+    configured = settings.model_copy(
+        update={"fetch_allowlist": (receiver.origin,), "webhook_timeout": 2.0}
+    )
+    application = bootstrap(configured)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def in_process_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Any:
+    """`monitor ARGS...` run in this process (fast), returning what a subprocess would."""
+    from monitor.cli import main
+
+    monkeypatch.setenv("MONITOR_DATA_DIR", str(tmp_path))
+
+    def run(*args: str, url: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        monkeypatch.setenv("MONITOR_DATABASE_URL", url)
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        if check:
+            assert code == 0, err
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return run
 
 
 def backend(url: str) -> str:

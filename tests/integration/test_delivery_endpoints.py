@@ -9,20 +9,15 @@ clock is a fake where the window matters; receivers are real loopback servers.
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
 
 from monitor import db
-from monitor.bootstrap import App, bootstrap
-from monitor.cli import main
+from monitor.bootstrap import App
 from monitor.commands import subscriptions as commands
-from monitor.config import Settings
 from monitor.delivery.subscriptions import SubscriptionSpec
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.eventlog import utcnow
@@ -39,22 +34,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def receiver() -> Iterator[LoopbackServer]:
-    with LoopbackServer({"/hook": respond(204)}) as server:
-        yield server
-
-
-@pytest.fixture
-def hook_app(settings: Settings, receiver: LoopbackServer) -> Iterator[App]:
-    configured = settings.model_copy(
-        update={"fetch_allowlist": (receiver.origin,), "webhook_timeout": 2.0}
-    )
-    application = bootstrap(configured)
-    yield application
-    application.close()
 
 
 def subscribe(app: App, url: str) -> tuple[str, str]:
@@ -233,26 +212,10 @@ def test_enable_refuses_endpoints_that_are_not_disabled(
 # --- the commands as users run them ----------------------------------------------------------
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Any:
-    monkeypatch.setenv("MONITOR_DATA_DIR", str(tmp_path))
-
-    def run(*args: str, url: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        monkeypatch.setenv("MONITOR_DATABASE_URL", url)
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        if check:
-            assert code == 0, err
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return run
-
-
-def test_rotate_secret_enable_and_owner_email_from_the_cli(cli: Any, database_url: str) -> None:
+def test_rotate_secret_enable_and_owner_email_from_the_cli(
+    in_process_cli: Any, database_url: str
+) -> None:
+    cli = in_process_cli
     url = "https://hooks.example.org/monitor"
     added = cli(
         "subscriptions",

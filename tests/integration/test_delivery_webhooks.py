@@ -8,7 +8,7 @@ The worker's clock is a fake stepped through the schedule; nothing sleeps for it
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -44,22 +44,6 @@ def sequence(*handlers: Callable[[BaseHTTPRequestHandler], None]) -> Callable[..
         (remaining.pop(0) if len(remaining) > 1 else remaining[0])(request)
 
     return handle
-
-
-@pytest.fixture
-def receiver() -> Iterator[LoopbackServer]:
-    with LoopbackServer({"/hook": respond(204)}) as server:
-        yield server
-
-
-@pytest.fixture
-def hook_app(settings: Settings, receiver: LoopbackServer) -> Iterator[App]:
-    configured = settings.model_copy(
-        update={"fetch_allowlist": (receiver.origin,), "webhook_timeout": 2.0}
-    )
-    application = bootstrap(configured)
-    yield application
-    application.close()
 
 
 def subscribe(app: App, url: str, **filters: Any) -> tuple[str, str]:

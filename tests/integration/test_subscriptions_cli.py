@@ -4,13 +4,11 @@ point in this process (the real-process behaviour of `main` is covered by test_c
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from monitor.cli import main
 from tests.integration.test_cli import assert_one_line_error
 
 
@@ -20,20 +18,8 @@ def _data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def monitor(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
-    def run(*args: str, url: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        monkeypatch.setenv("MONITOR_DATABASE_URL", url)
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        if check:
-            assert code == 0, err
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return run
+def monitor(in_process_cli: Any) -> Any:
+    return in_process_cli
 
 
 def test_subscriptions_add_list_remove(monitor: Any, database_url: str) -> None:
