@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import click
-from sqlalchemy import select
 
-from monitor import db
+from monitor import queries
 from monitor.cli.context import get_app, print_json, print_table
 from monitor.commands import subscriptions as commands
 from monitor.delivery.subscriptions import Filters, SubscriptionSpec
-from monitor.engine import reading
 from monitor.errors import InvalidInputError
 from monitor.eventlog import utcnow
 
@@ -85,10 +82,7 @@ def list_subscriptions(ctx: click.Context, as_json: bool) -> None:
     """Subscriptions with their status (and why an endpoint is disabled)."""
     app = get_app(ctx)
     app.catch_up()
-    s = db.subscriptions
-    with reading(app.engine) as conn:
-        rows = conn.execute(select(s).order_by(s.c.created_at)).mappings().all()
-    listed = [_jsonable(row) for row in rows]
+    listed = queries.list_subscriptions(app.engine)
     if as_json:
         print_json(listed)
         return
@@ -200,12 +194,7 @@ def list_deliveries(ctx: click.Context, as_json: bool, status: str | None, limit
     """Newest first."""
     app = get_app(ctx)
     app.catch_up()
-    d = db.deliveries
-    query = select(d).order_by(d.c.matched_at.desc(), d.c.delivery_id).limit(limit)
-    if status:
-        query = query.where(d.c.status == status)
-    with reading(app.engine) as conn:
-        listed = [_jsonable(row) for row in conn.execute(query).mappings()]
+    listed = queries.list_deliveries(app.engine, status=status, limit=limit)
     if as_json:
         print_json(listed)
         return
@@ -236,7 +225,3 @@ def retry(ctx: click.Context, delivery_id: str) -> None:
     report = commands.deliver_due(app)
     app.catch_up()
     click.echo(f"{report.webhook_attempts} attempts made", err=True)
-
-
-def _jsonable(row: Any) -> dict[str, Any]:
-    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in row.items()}

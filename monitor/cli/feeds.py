@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
-from monitor import db
+from monitor import queries
 from monitor.cli.context import get_app, print_json, print_table
 from monitor.commands import feeds as feed_commands
-from monitor.engine import reading
 from monitor.errors import InvalidInputError
 from monitor.model import DEFAULT_FEED_INTERVAL, parse_interval
 
@@ -56,11 +53,7 @@ def list_feeds(ctx: click.Context, as_json: bool) -> None:
     """Feeds with their status."""
     app = get_app(ctx)
     app.catch_up()
-    with reading(app.engine) as conn:
-        rows = conn.execute(select(db.feeds).order_by(db.feeds.c.added_at)).mappings().all()
-    listed: list[dict[str, Any]] = [
-        {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()} for row in rows
-    ]
+    listed = queries.list_feeds(app.engine)
     if as_json:
         print_json(listed)
         return

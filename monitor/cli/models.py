@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import click
-from sqlalchemy import select
 
 from classifiers.corpus import CorpusError, load_corpus
 from classifiers.labels import STANCES, TOPICS, Example
-from monitor import db
+from monitor import queries
 from monitor.cli.context import get_app, print_json, print_table
 from monitor.commands import labels as label_commands
 from monitor.commands import models as model_commands
-from monitor.engine import reading
 from monitor.errors import InvalidInputError
 
 HEADLINE = model_commands.HEADLINE_METRICS
@@ -218,9 +216,7 @@ def model_list(ctx: click.Context, as_json: bool) -> None:
     """Registered versions, newest first, with their metrics."""
     app = get_app(ctx)
     app.catch_up()
-    with reading(app.engine) as conn:
-        rows = conn.execute(select(db.models).order_by(db.models.c.trained_at.desc())).mappings()
-        listed = [_model_json(row) for row in rows]
+    listed = queries.list_models(app.engine)
     if as_json:
         print_json(listed)
         return
@@ -322,10 +318,3 @@ def _figures(metrics: dict[str, Any]) -> list[str]:
 def _metric(metrics: dict[str, Any] | None, name: str) -> str:
     value = (metrics or {}).get(name)
     return "" if value is None else f"{value:.3f}"
-
-
-def _model_json(row: Any) -> dict[str, Any]:
-    shown = dict(row)
-    for key in ("trained_at", "promoted_at"):
-        shown[key] = shown[key].isoformat() if shown[key] else None
-    return shown
