@@ -248,6 +248,20 @@ class StoryAssigned(Event):
 
 @event
 @dataclass(frozen=True)
+class ArticleTextsPruned(Event):
+    """Retention removed these articles' bodies from the log; their other facts stay.
+
+    The matching `ArticleExtracted` events keep their place, ids and metadata with an empty
+    `text`; this event, appended in the same transaction, is the record of that rewrite.
+    """
+
+    article_ids: tuple[str, ...]
+    before: datetime
+    pruned_at: datetime
+
+
+@event
+@dataclass(frozen=True)
 class ArticleClassified(Event):
     """The labels one model version gave an article (a later version may classify it again)."""
 

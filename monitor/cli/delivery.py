@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
-
 import click
 
 from monitor import queries
 from monitor.cli.context import get_app, print_json, print_table
+from monitor.cli.timespec import parse_since, parse_span
 from monitor.commands import subscriptions as commands
 from monitor.delivery.subscriptions import Filters, SubscriptionSpec
 from monitor.errors import InvalidInputError
-from monitor.eventlog import utcnow
 
 STATUSES = ("pending", "retrying", "delivered", "dead", "failed")
-_SPAN = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 @click.group()
@@ -123,7 +118,7 @@ def remove(ctx: click.Context, subscription_id: str) -> None:
 def rotate_secret(ctx: click.Context, subscription_id: str, grace: str) -> None:
     """Give a webhook a new signing secret; prints it once (it is not shown again)."""
     app = get_app(ctx)
-    secret = commands.rotate_secret(app, subscription_id, grace=_span("--grace", grace))
+    secret = commands.rotate_secret(app, subscription_id, grace=parse_span("--grace", grace))
     app.catch_up()
     click.echo(secret)
     click.echo("Keep this signing secret: it is not shown again.", err=True)
@@ -136,31 +131,11 @@ def rotate_secret(ctx: click.Context, subscription_id: str, grace: str) -> None:
 def enable(ctx: click.Context, subscription_id: str, replay_since: str | None) -> None:
     """Re-enable a disabled webhook endpoint, optionally resending what it missed."""
     app = get_app(ctx)
-    since = _since("--replay-since", replay_since) if replay_since else None
+    since = parse_since("--replay-since", replay_since) if replay_since else None
     queued = commands.enable_endpoint(app, subscription_id, replay_since=since)
     report = commands.deliver_due(app)
     app.catch_up()
     click.echo(f"{queued} deliveries re-queued, {report.webhook_attempts} attempts made", err=True)
-
-
-def _span(option: str, text: str) -> timedelta:
-    found = _SPAN.match(text.strip().lower())
-    if found is None:
-        raise InvalidInputError(f"{option}: expected a span such as 24h or 7d, got {text!r}")
-    return timedelta(**{_UNITS[found[2]]: int(found[1])})
-
-
-def _since(option: str, text: str) -> datetime:
-    """A date or time (ISO 8601, UTC if no offset), or a span back from now (7d, 24h)."""
-    if _SPAN.match(text.strip().lower()):
-        return utcnow() - _span(option, text)
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInputError(
-            f"{option}: not a date or span: {text!r} (use 2026-01-31 or 7d)"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @click.group()

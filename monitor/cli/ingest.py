@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -10,9 +9,11 @@ from sqlalchemy import select
 
 from monitor import db
 from monitor.cli.context import get_app, print_json, print_table
+from monitor.cli.timespec import parse_since
+from monitor.commands.retention import prune_article_texts
 from monitor.commands.subscriptions import deliver_due
 from monitor.engine import reading
-from monitor.errors import InvalidInputError, NotFoundError
+from monitor.errors import NotFoundError
 from monitor.queries import article_detail, list_articles
 from monitor.stages.polling import Poller
 
@@ -86,7 +87,7 @@ def list_command(
         topic=topic,
         stance=stance,
         actors=actors,
-        since=_since(since),
+        since=parse_since("--since", since) if since else None,
         limit=limit,
     )
     if as_json:
@@ -153,17 +154,23 @@ def _print_detail(detail: dict[str, Any]) -> None:
     click.echo(detail["text"] or detail["summary"])
 
 
-def _since(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    text = value.strip().lower()
-    units = {"d": "days", "h": "hours", "w": "weeks"}
-    if text[:-1].isdigit() and text[-1] in units:
-        return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInputError(
-            f"--since: not a date or span: {value!r} (use 2026-01-31 or 7d)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+@articles.command("prune")
+@click.option(
+    "--older-than",
+    required=True,
+    help="Prune the text of articles discovered before this span or date (365d, 2025-01-01).",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be pruned.")
+@click.pass_context
+def prune(ctx: click.Context, older_than: str, dry_run: bool) -> None:
+    """Drop old article bodies; titles, classifications, stories and deliveries stay."""
+    app = get_app(ctx)
+    report = prune_article_texts(
+        app,
+        before=parse_since("--older-than", older_than),
+        actor="cli",
+        dry_run=dry_run,
+        progress=lambda message: click.echo(message, err=True),
+    )
+    verb = "would prune" if report.dry_run else "pruned"
+    click.echo(f"{verb} the text of {report.articles} articles discovered before {report.before}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,6 +14,7 @@ from classifiers.corpus import CorpusError, load_corpus
 from classifiers.labels import STANCES, TOPICS, Example
 from monitor import queries
 from monitor.cli.context import get_app, print_json, print_table
+from monitor.cli.timespec import parse_since
 from monitor.commands import labels as label_commands
 from monitor.commands import models as model_commands
 from monitor.errors import InvalidInputError
@@ -291,17 +291,12 @@ def model_rescore(ctx: click.Context, since: str) -> None:
 
 def _rescore(app: Any, since: str) -> None:
     version, count = model_commands.rescore(
-        app, since=_span(since), progress=lambda message: click.echo(message, err=True)
+        app,
+        since=parse_since("--since", since),
+        progress=lambda message: click.echo(message, err=True),
     )
     app.catch_up()
     click.echo(f"re-scored {count} articles with {version}")
-
-
-def _span(text: str) -> datetime:
-    value = text.strip().lower()
-    if value.endswith("d") and value[:-1].isdigit():
-        return datetime.now(UTC) - timedelta(days=int(value[:-1]))
-    raise InvalidInputError(f"--since: expected a span such as 30d, got {text!r}")
 
 
 def _examples(path: Path) -> list[Example]:

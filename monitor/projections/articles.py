@@ -14,6 +14,7 @@ from monitor.events import (
     ArticleClassified,
     ArticleDiscovered,
     ArticleExtracted,
+    ArticleTextsPruned,
     ExtractionFailed,
     StoryAssigned,
 )
@@ -57,6 +58,14 @@ class ArticlesProjection(Projection):
             update(db.articles)
             .where(db.articles.c.article_id == evt.article_id, db.articles.c.stage == "discovered")
             .values(stage="extracted")
+        )
+
+    @on(ArticleTextsPruned)
+    def _pruned(self, conn: Connection, evt: ArticleTextsPruned, _: RecordedEvent) -> None:
+        conn.execute(
+            update(db.articles)
+            .where(db.articles.c.article_id.in_(evt.article_ids))
+            .values(text=None)
         )
 
     @on(ExtractionFailed)
