@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from prometheus_client import Histogram
 from sqlalchemy import Connection
 
 from monitor.commands.models import classified
@@ -30,7 +31,13 @@ class ClassificationStage(Stage[list[ArticleClassified]]):
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.seconds_per_article = 0.0  # the last batch's mean, for /metrics
+        # Observed where the model runs; /metrics of the same process reports it.
+        self.latency = Histogram(
+            "monitor_classification_seconds",
+            "Time to classify one article (mean over its batch).",
+            registry=None,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+        )
 
     @property
     def handles(self) -> frozenset[str] | None:
@@ -45,7 +52,9 @@ class ClassificationStage(Stage[list[ArticleClassified]]):
             assert isinstance(evt, ArticleExtracted)
             result = labeler.classify(evt.text, evt.title)
             results.append(classified(evt.article_id, result, labeler.version))
-        self.seconds_per_article = (time.perf_counter() - started) / max(len(batch), 1)
+        mean = (time.perf_counter() - started) / max(len(batch), 1)
+        for _ in batch:
+            self.latency.observe(mean)
         return results
 
     def record(

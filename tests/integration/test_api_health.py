@@ -93,6 +93,11 @@ def test_metrics_are_computed_at_scrape_time(app: App) -> None:
     assert after[("monitor_dead_letters", ())] == 0
     assert after[("monitor_polls_total", (("outcome", "ok"),))] == 1
     assert after[("monitor_polls_total", (("outcome", "failed"),))] == 0
+    assert after[("monitor_matches_total", ())] == 2
+    assert after[("monitor_extraction_failures_total", ())] == 0
+    assert after[("monitor_feeds_not_modified_ratio", ())] == 0
+    # Classification latency is observed where the model runs (none ran here).
+    assert after[("monitor_classification_seconds_count", ())] == 0
     # Each application has a registry of its own: a second one registers without a clash.
     with TestClient(create_app(app)) as other:
         assert samples(other.get("/metrics").text) == after
