@@ -9,6 +9,9 @@ scikit-learn version (its estimators may unpack differently).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import json
 import os
@@ -120,6 +123,17 @@ def check_untrusted_types(path: Path) -> list[str]:
     return sorted(untrusted)
 
 
+def _release_freed_memory() -> None:
+    """Return the loader's freed buffers to the OS.
+
+    skops unpacks the arrays through temporary copies; glibc keeps that freed heap (about
+    20 MB here), so a long-running service would hold it for nothing. No-op off glibc.
+    """
+    # not glibc (no malloc_trim) or no C library found: nothing to give back
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+
+
 def load(directory: str | Path) -> Labeler:
     """Verify and load a saved model; any doubt raises an ArtifactError subclass."""
     directory = Path(directory)
@@ -149,6 +163,7 @@ def load(directory: str | Path) -> Labeler:
         model = sio.load(path, trusted=trusted)
     except Exception as exc:
         raise ArtifactError(f"{path}: skops refused to load: {exc}") from None
+    _release_freed_memory()
     if not isinstance(model, Model):
         raise ArtifactError(f"{path}: holds a {type(model).__name__}, not a Model")
     return Labeler(model, version=str(meta.get("version") or digest[:12]))

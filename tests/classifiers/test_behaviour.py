@@ -47,6 +47,19 @@ def test_defence_agreement_moves_stance_toward_cooperation(labeler: Labeler) -> 
     assert more.stance_score >= base.stance_score
 
 
+def test_lifting_sanctions_moves_stance_toward_cooperation(labeler: Labeler) -> None:
+    # LABELS.md / devset convention: a de-escalation step is cooperation, not tension
+    imposed = labeler.classify(
+        "The European Union imposed sanctions on Belarus after the disputed election."
+    )
+    lifted = labeler.classify(
+        "The European Union lifted sanctions on Belarus after the release of political prisoners."
+    )
+    assert lifted.stance_scores["cooperation"] > imposed.stance_scores["cooperation"]
+    assert lifted.stance_scores["tension"] < imposed.stance_scores["tension"]
+    assert lifted.stance_score > imposed.stance_score
+
+
 @pytest.mark.parametrize(
     ("text", "relevant", "stance"),
     [
@@ -56,6 +69,10 @@ def test_defence_agreement_moves_stance_toward_cooperation(labeler: Labeler) -> 
          True, "cooperation"),
         ("Russia accused NATO of provoking a crisis by deploying troops near its border.",
          True, "tension"),
+        ("Ecuador and Peru ended their border dispute and reopened their embassies.",
+         True, "cooperation"),
+        ("The Polish foreign minister will visit Ankara next week, the ministry said.",
+         True, "neutral"),
         ("The football club signed a new striker from Istanbul for the derby.", False, "neutral"),
         ("Apple reported record iPhone sales and raised its dividend.", False, "neutral"),
         ("Heavy snow closed roads across Anatolia on Monday.", False, "neutral"),
