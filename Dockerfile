@@ -21,5 +21,8 @@ ENV MONITOR_DATA_DIR=/data \
     PYTHONUNBUFFERED=1
 VOLUME ["/data"]
 EXPOSE 8080
+# Liveness of the HTTP roles (all, api); compose turns it off for worker and scheduler.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 ENTRYPOINT ["monitor"]
 CMD ["run", "--host", "0.0.0.0", "--port", "8080"]

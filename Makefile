@@ -28,3 +28,4 @@ format: setup
 
 bench: setup
 	$(PYTHON) bench/eventlog.py
+	$(PYTHON) bench/service.py  # needs wrk (apt-get install wrk)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
 
     public_url: str = "http://127.0.0.1:8080"
     api_token: SecretStr | None = None
+    # Per-client budgets under /api (per token, or per address without one), in the `limits`
+    # notation ("60/minute", "10/second;500/hour"); /healthz, /readyz, /metrics are exempt.
+    api_rate_limit: str = "60/minute"  # writes
+    api_read_rate_limit: str = "90/minute"  # reads: 100 quick requests from one client get 429
+    api_public_reads: bool = True  # GET under /api without a token; false: a viewer token
     allow_private_networks: bool = False
 
     # Outgoing HTTP (feeds, pages, webhooks); see README "Fetching politely and safely".
@@ -60,7 +66,8 @@ class Settings(BaseSettings):
     contact_url: str | None = None  # named in the User-Agent; defaults to MONITOR_PUBLIC_URL
 
     log_format: Literal["text", "json"] = "text"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # INFO adds a line per poll round and delivery run.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     # How long an append waits for the event log's write lock before failing as retryable.
     event_lock_timeout: float = Field(default=5.0, gt=0, le=300)
@@ -68,6 +75,10 @@ class Settings(BaseSettings):
     sqlite_busy_timeout: float = Field(default=5.0, gt=0, le=300)
     # How often followers look for new events when idle.
     follower_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    # Leases of the scheduler's leader and of each follower's owner (docs/architecture.md,
+    # "Scaling out"): a process that dies is replaced within `lease_duration`.
+    lease_duration: float = Field(default=15.0, gt=0, le=600)
+    lease_renew_interval: float = Field(default=5.0, gt=0, le=300)  # the holders' heartbeat
 
     # --- Subscriptions and delivery (README "Subscriptions and delivery") ---
     digest_send_empty: bool = False  # send a digest even when nothing matched in the period
@@ -83,6 +94,13 @@ class Settings(BaseSettings):
     unsubscribe_key: SecretStr | None = None
     # --- end of subscriptions and delivery ---
 
+    @field_validator("api_token", "smtp_password", "unsubscribe_key", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: Any) -> Any:
+        """`MONITOR_API_TOKEN=` (as compose passes an unset variable) means no token, never
+        an empty one that an empty `Authorization: Bearer` header would match."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("database_url")
     @classmethod
     def _valid_database_url(cls, value: str) -> str:
@@ -90,6 +108,15 @@ class Settings(BaseSettings):
             make_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a database URL: {exc}") from None
+        return value
+
+    @field_validator("api_rate_limit", "api_read_rate_limit")
+    @classmethod
+    def _valid_rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"not a rate limit like 60/minute: {value!r}") from None
         return value
 
     @field_validator("fetch_allowlist", mode="before")
@@ -114,6 +141,15 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _renewed_within_lease(self) -> Settings:
+        if self.lease_renew_interval * 2 > self.lease_duration:
+            raise ValueError(
+                "MONITOR_LEASE_RENEW_INTERVAL must be at most half of MONITOR_LEASE_DURATION, "
+                "or a holder that is merely slow loses its lease"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> Settings:

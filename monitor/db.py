@@ -169,6 +169,7 @@ articles = Table(
     Index("ix_articles_published_at", "published_at"),
     Index("ix_articles_story_id", "story_id"),
     Index("ix_articles_feed_id", "feed_id"),
+    Index("ix_articles_stance_published_at", "stance", "published_at"),  # stance filters
 )
 
 # Topics and actors of an article's latest classification, one row each ("topic:x",
@@ -178,6 +179,7 @@ article_tags = Table(
     metadata,
     Column("tag", String(60), primary_key=True),
     Column("article_id", String(36), primary_key=True),
+    Index("ix_article_tags_article_id", "article_id"),  # a re-classification replaces them
 )
 
 labels = Table(
@@ -379,4 +381,43 @@ deliveries = Table(
     Column("period_key", String(60)),
     Index("ix_deliveries_subscription_id", "subscription_id"),
     Index("ix_deliveries_status", "status"),
+)
+
+# Read model of API tokens (monitor.projections.tokens): the sha256 of each, never the token.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(10), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("issued_by", String(200), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    Column("revoked_by", String(200)),
+)
+
+# --- Coordination between processes (monitor.leases) --------------------------------------
+
+# Time-limited ownership: the scheduler's leader ("scheduler"), each follower
+# ("follower:<name>") and each live worker ("worker:<owner>"). A lease is taken or renewed
+# with one conditional upsert; a holder that stops renewing loses it at `expires_at`.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("acquired_at", UTCDateTime(), nullable=False),
+    Column("renewed_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# The poll of a feed's due time (`slot`, its next_check_at) claimed by one scheduler, so
+# that schedulers firing together queue it once; a claim left by a dead poller lapses.
+poll_claims = Table(
+    "poll_claims",
+    metadata,
+    Column("feed_id", String(36), primary_key=True),
+    Column("slot", UTCDateTime(), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("claimed_until", UTCDateTime(), nullable=False),
 )

@@ -16,16 +16,22 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 READONLY_OPTION = "monitor_readonly"
+# Connections kept open: the API's worker threads (8, monitor.api.app) plus the follower and
+# scheduler threads, so a busy service does not open and close one per request (pools open
+# them lazily: a CLI command uses one or two).
+POOL_SIZE = 12
 
 
 def make_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get WAL, foreign keys and BEGIN IMMEDIATE."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        return create_engine(url, pool_pre_ping=True, **{"pool_size": POOL_SIZE, **kwargs})
 
     engine = create_engine(
-        url, connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False}, **kwargs
+        url,
+        connect_args={"timeout": sqlite_busy_timeout, "check_same_thread": False},
+        **{"pool_size": POOL_SIZE, **kwargs},
     )
     busy_ms = int(sqlite_busy_timeout * 1000)
 

@@ -137,12 +137,14 @@ class FeedAdded(Event):
     name: str | None
     interval_seconds: int
     categories: tuple[str, ...] = ()
+    actor: str | None = None  # who asked ("cli", "token:<name>"); None: before actors were kept
 
 
 @event
 @dataclass(frozen=True)
 class FeedRemoved(Event):
     feed_id: str
+    actor: str | None = None
 
 
 @event
@@ -150,12 +152,14 @@ class FeedRemoved(Event):
 class FeedPaused(Event):
     feed_id: str
     reason: str = "paused by a user"
+    actor: str | None = None
 
 
 @event
 @dataclass(frozen=True)
 class FeedResumed(Event):
     feed_id: str
+    actor: str | None = None
 
 
 @event
@@ -552,3 +556,23 @@ class OwnerNotificationFailed(Event):
     disabled_event_id: str
     error: str
     code: int | None = None
+
+
+# --- API tokens --------------------------------------------------------------------------
+# Only the sha256 of a token is ever stored: the token itself is shown once, when issued.
+
+
+@event
+@dataclass(frozen=True)
+class TokenIssued(Event):
+    name: str
+    role: str  # "viewer", "analyst" or "admin"
+    token_sha256: str
+    issued_by: str = "cli"
+
+
+@event
+@dataclass(frozen=True)
+class TokenRevoked(Event):
+    name: str
+    revoked_by: str = "cli"

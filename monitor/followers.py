@@ -8,18 +8,18 @@ email, use an outbox with stable idempotency keys on top of this).
 
 The follower's tracking row is locked (`SELECT ... FOR UPDATE`) for the step, and its
 position is advanced with a compare-and-set, so two processes running the same follower
-never handle one event twice.
+never handle one event twice. Which process runs which follower is `monitor.workers`' job
+(leases); this guarantee does not depend on it.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from monitor import db
@@ -117,7 +117,7 @@ class Stage(ABC, Generic[P]):
 
 
 class FollowerRunner:
-    """Runs followers once (until caught up), forever, or from zero (rebuild)."""
+    """Runs followers a step at a time, until caught up, or from zero (rebuild)."""
 
     def __init__(self, engine: Engine, log_: EventLog, *, batch_size: int = 500) -> None:
         self.engine = engine
@@ -171,7 +171,10 @@ class FollowerRunner:
                 .with_for_update()
             ).scalar_one()
             if current != position:
-                log.info("another runner handled this batch", extra={"follower": stage.name})
+                log.info(
+                    "another runner handled this batch",
+                    extra={"follower": stage.name, "event_position": position},
+                )
                 return 0
             stage.record(conn, batch, prepared)
             conn.execute(
@@ -220,31 +223,23 @@ class FollowerRunner:
             )
         return self.run_once(projection, batch_size=batch_size, progress=progress)
 
-    def run_forever(
-        self, followers: Sequence[Follower], stop: threading.Event, *, idle_wait: float = 1.0
-    ) -> None:
-        """Keep every follower caught up until `stop` is set; a failing one is retried later."""
-        while not stop.is_set():
-            busy = False
-            for follower in followers:
-                if stop.is_set():
-                    return
-                try:
-                    busy |= self.step(follower) > 0
-                except Exception:
-                    log.exception("follower failed", extra={"follower": follower.name})
-            if not busy:
-                stop.wait(idle_wait)
-
     def _has_work(self, follower: Follower) -> bool:
-        """Whether an event of the follower's types lies after its position (read-only)."""
-        query = select(db.events.c.position).where(
-            db.events.c.position > self.position(follower.name)
-        )
-        if follower.handles is not None:
-            query = query.where(db.events.c.event_type.in_(sorted(follower.handles)))
+        return bool(self.with_work([follower]))
+
+    def with_work(self, followers: Sequence[Follower]) -> list[Follower]:
+        """The followers with an event of their types after their position, found in one
+        read-only round trip (every API request checks that the read models are current)."""
         with reading(self.engine) as conn:
-            return conn.execute(query.limit(1)).first() is not None
+            rows = conn.execute(select(db.tracking.c.follower, db.tracking.c.position)).all()
+            positions = {name: position for name, position in rows}
+            checks = []
+            for follower in followers:
+                after = db.events.c.position > positions.get(follower.name, 0)
+                if follower.handles is not None:
+                    after &= db.events.c.event_type.in_(sorted(follower.handles))
+                checks.append(exists().where(after))
+            flags = conn.execute(select(*checks)).one() if checks else ()
+        return [follower for follower, flag in zip(followers, flags, strict=True) if flag]
 
     def position(self, name: str) -> int:
         with reading(self.engine) as conn:

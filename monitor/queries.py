@@ -223,6 +223,13 @@ def list_labels(engine: Engine, *, limit: int = 200) -> list[dict[str, Any]]:
     return _plain_rows(engine, query.limit(limit))
 
 
+def list_tokens(engine: Engine) -> list[dict[str, Any]]:
+    """API tokens by name with role and history; their digests are not shown."""
+    t = db.api_tokens
+    shown = [column for column in t.c if column.name != "token_sha256"]
+    return _plain_rows(engine, select(*shown).order_by(t.c.name))
+
+
 def _plain_rows(engine: Engine, query: Select[Any]) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts (datetimes in ISO 8601)."""
     with reading(engine) as conn:

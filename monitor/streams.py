@@ -27,3 +27,8 @@ def webhook_round_stream(lease_owner: str) -> str:
 
 def digest_stream(subscription_id: str) -> str:
     return f"digest-{subscription_id}"
+
+
+def token_stream(name: str) -> str:
+    """One API token by its name: issued, revoked, perhaps issued again."""
+    return f"token-{name}"

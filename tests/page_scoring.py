@@ -14,7 +14,9 @@ import trafilatura
 from monitor.pipeline.extract import Extracted, ExtractionResult
 
 
-def trafilatura_direct(html: bytes, *, url: str, content_type: str | None) -> ExtractionResult:
+def trafilatura_direct(
+    html: bytes, *, url: str, content_type: str | None, author_known: bool = False
+) -> ExtractionResult:
     """The baseline: trafilatura on the raw bytes, as its benchmark runs it."""
     text = trafilatura.extract(html, include_comments=False, include_tables=True)
     return Extracted(text or "", None, None, None, None, None, "trafilatura")

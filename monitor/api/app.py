@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
 
-from monitor import __version__
+from monitor import __version__, web
 from monitor.api import auth, errors
-from monitor.api.limits import BodySizeLimit
+from monitor.api.limits import BodySizeLimit, RateLimits
 from monitor.api.metrics import registry_for
 from monitor.api.routes import (
     articles,
@@ -22,11 +23,13 @@ from monitor.api.routes import (
     models,
     stories,
     subscriptions,
+    tokens,
     unsubscribe,
 )
 from monitor.bootstrap import App
 
-RESOURCES = (feeds, articles, stories, subscriptions, deliveries, labels, models, events)
+API_THREADS = 8
+RESOURCES = (feeds, articles, stories, subscriptions, deliveries, labels, models, events, tokens)
 
 
 def create_app(app: App, *, close_on_shutdown: bool = False) -> FastAPI:
@@ -34,6 +37,9 @@ def create_app(app: App, *, close_on_shutdown: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in worker threads. Beyond a few they only queue on the GIL, each
+        # holding a database connection (bench/service.py: same throughput, less memory).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         yield
         if close_on_shutdown:
             app.close()
@@ -42,7 +48,8 @@ def create_app(app: App, *, close_on_shutdown: bool = False) -> FastAPI:
     api.state.monitor = app
     api.state.metrics = registry_for(app)
     api.add_middleware(BodySizeLimit)
-    api.add_middleware(auth.WriteGuard)  # added last, runs first: no body is read for a refusal
+    limits = RateLimits(app.settings.api_rate_limit, app.settings.api_read_rate_limit)
+    api.add_middleware(auth.ApiGuard, limits=limits)  # added last, runs first: no body read
     errors.install(api)
     resources = APIRouter(prefix="/api")
     for module in RESOURCES:
@@ -50,5 +57,6 @@ def create_app(app: App, *, close_on_shutdown: bool = False) -> FastAPI:
     api.include_router(resources)
     api.include_router(health.router)
     api.include_router(unsubscribe.router)
-    auth.document(api)
+    web.install(api, app)  # the UI at / (session cookie, static files, pages)
+    auth.document(api, public_reads=app.settings.api_public_reads)
     return api

@@ -1,4 +1,4 @@
-"""What route handlers receive (FastAPI dependencies): the wired `App`."""
+"""What route handlers receive (FastAPI dependencies): the wired `App`, and who is acting."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from fastapi import Depends, Request
 
 from monitor.bootstrap import App
 
-ACTOR = "api"  # who the events of an API write name (one token, one identity)
-
 
 def get_app(request: Request) -> App:
     return request.app.state.monitor  # type: ignore[no-any-return]
 
 
+def get_actor(request: Request) -> str:
+    """How events name the caller: `token:<name>`, set by the guard (monitor.api.auth)."""
+    caller = request.scope.get("state", {}).get("caller")
+    return caller.actor if caller is not None else "anonymous"
+
+
 AppDep = Annotated[App, Depends(get_app)]
+ActorDep = Annotated[str, Depends(get_actor)]

@@ -1,12 +1,23 @@
-"""Request body size limit, as a pure ASGI middleware in front of everything.
+"""Limits on what one request or one client may cost: body size and request rate.
 
-A declared Content-Length over the limit is refused before the body is read; a body that
-streams past the limit (chunked, or lying about its length) is cut off as it arrives, so a
-large upload never sits in memory.
+Body size: a pure ASGI middleware in front of everything. A declared Content-Length over the
+limit is refused before the body is read; a body that streams past the limit (chunked, or
+lying about its length) is cut off as it arrives, so a large upload never sits in memory.
+
+Rate: `RateLimits` keeps a moving window per client (the `limits` library, in memory), one
+budget for writes and one for reads; the API guard (monitor.api.auth) asks it before
+checking roles, so failed token guesses count too. Each process counts on its own: with N
+API processes a client gets up to N times the budget.
 """
 
 from __future__ import annotations
 
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
@@ -43,3 +54,21 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class RateLimits:
+    """Per-client request budgets: `writes` for POST/PUT/PATCH/DELETE, `reads` for the rest."""
+
+    def __init__(self, writes: str, reads: str) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._budgets = {True: parse_many(writes), False: parse_many(reads)}
+
+    def hit(self, client: str, *, write: bool) -> int | None:
+        """Count a request; None if it is within budget, else the seconds to wait."""
+        kind = "write" if write else "read"
+        items: list[RateLimitItem] = self._budgets[write]
+        for item in items:
+            if not self._limiter.hit(item, kind, client):
+                reset = self._limiter.get_window_stats(item, kind, client).reset_time
+                return max(1, math.ceil(reset - time.time()))
+        return None

@@ -6,14 +6,13 @@ the traceback instead.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import traceback
 
 import click
 
-from monitor import __version__
+from monitor import __version__, logs
 from monitor.cli import (
     database,
     delivery,
@@ -24,6 +23,7 @@ from monitor.cli import (
     replay,
     run,
     settings,
+    tokens,
 )
 from monitor.errors import MonitorError
 
@@ -42,11 +42,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     Configuration comes from MONITOR_* environment variables or the TOML file named by
     MONITOR_CONFIG (see `monitor config --dump`).
     """
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure_for_cli(debug=debug)
 
 
 for command in (
@@ -64,6 +60,7 @@ for command in (
     replay.replay,
     events.events,
     settings.config,
+    tokens.tokens,
 ):
     cli.add_command(command)
 

@@ -9,6 +9,7 @@ import click
 
 from monitor import queries
 from monitor.cli.context import get_app, print_json, print_table
+from monitor.cli.progress import Progress
 from monitor.commands import feeds as feed_commands
 from monitor.errors import InvalidInputError
 from monitor.model import DEFAULT_FEED_INTERVAL, parse_interval
@@ -90,7 +91,10 @@ def import_opml(ctx: click.Context, path: Path, interval: str) -> None:
     except ValueError as exc:
         raise InvalidInputError(f"--interval: {exc}") from None
     app = get_app(ctx)
-    report = feed_commands.import_opml(app, path.read_bytes(), interval_seconds=seconds)
+    with Progress("import") as progress:
+        report = feed_commands.import_opml(
+            app, path.read_bytes(), interval_seconds=seconds, progress=progress
+        )
     app.catch_up()
     for line in report.skipped:
         click.echo(f"skipped {line}", err=True)

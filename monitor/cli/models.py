@@ -14,6 +14,7 @@ from classifiers.corpus import CorpusError, load_corpus
 from classifiers.labels import STANCES, TOPICS, Example
 from monitor import queries
 from monitor.cli.context import get_app, print_json, print_table
+from monitor.cli.progress import Progress
 from monitor.cli.timespec import parse_since
 from monitor.commands import labels as label_commands
 from monitor.commands import models as model_commands
@@ -290,11 +291,10 @@ def model_rescore(ctx: click.Context, since: str) -> None:
 
 
 def _rescore(app: Any, since: str) -> None:
-    version, count = model_commands.rescore(
-        app,
-        since=parse_since("--since", since),
-        progress=lambda message: click.echo(message, err=True),
-    )
+    with Progress("re-score") as progress:
+        version, count = model_commands.rescore(
+            app, since=parse_since("--since", since), progress=progress
+        )
     app.catch_up()
     click.echo(f"re-scored {count} articles with {version}")
 

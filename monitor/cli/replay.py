@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from monitor.cli.context import get_app
+from monitor.cli.progress import Progress
 from monitor.errors import InvalidInputError
 
 
@@ -19,5 +20,6 @@ def replay(ctx: click.Context, name: str | None) -> None:
     except KeyError as exc:
         raise InvalidInputError(exc.args[0]) from None
     for projection in chosen:
-        count = app.runner.rebuild(projection)
+        with Progress(f"replay {projection.name}") as progress:
+            count = app.runner.rebuild(projection, progress=progress)
         click.echo(f"{projection.name}: rebuilt from {count} events")

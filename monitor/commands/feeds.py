@@ -13,6 +13,7 @@ from monitor.engine import reading
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.eventlog import derived_id
 from monitor.events import FeedAdded, FeedPaused, FeedRemoved, FeedResumed
+from monitor.followers import ProgressCallback
 from monitor.model import DEFAULT_FEED_INTERVAL, Feed, FeedFold
 from monitor.opml import OpmlFeed, export_opml, parse_opml
 from monitor.pipeline.canonical import canonical_url
@@ -32,6 +33,7 @@ def add_feed(
     name: str | None = None,
     interval_seconds: int = DEFAULT_FEED_INTERVAL,
     categories: Sequence[str] = (),
+    actor: str = "cli",
 ) -> str:
     url = _valid_feed_url(app, url)
     feed_id = feed_id_for(url)
@@ -41,26 +43,38 @@ def add_feed(
     app.log.append(
         feed_stream(feed_id),
         version,
-        [FeedAdded(feed_id, url, name, interval_seconds, tuple(categories))],
+        [FeedAdded(feed_id, url, name, interval_seconds, tuple(categories), actor)],
+        metadata={"actor": actor},
     )
     return feed_id
 
 
-def remove_feed(app: App, feed_id: str) -> None:
+def remove_feed(app: App, feed_id: str, *, actor: str = "cli") -> None:
     _, version = _registered_feed(app, feed_id)
-    app.log.append(feed_stream(feed_id), version, [FeedRemoved(feed_id)])
+    app.log.append(
+        feed_stream(feed_id), version, [FeedRemoved(feed_id, actor)], metadata={"actor": actor}
+    )
 
 
-def pause_feed(app: App, feed_id: str, reason: str = "paused by a user") -> None:
+def pause_feed(
+    app: App, feed_id: str, reason: str = "paused by a user", *, actor: str = "cli"
+) -> None:
     feed, version = _registered_feed(app, feed_id)
     if feed.status != "paused":
-        app.log.append(feed_stream(feed_id), version, [FeedPaused(feed_id, reason)])
+        app.log.append(
+            feed_stream(feed_id),
+            version,
+            [FeedPaused(feed_id, reason, actor)],
+            metadata={"actor": actor},
+        )
 
 
-def resume_feed(app: App, feed_id: str) -> None:
+def resume_feed(app: App, feed_id: str, *, actor: str = "cli") -> None:
     feed, version = _registered_feed(app, feed_id)
     if feed.status == "paused":
-        app.log.append(feed_stream(feed_id), version, [FeedResumed(feed_id)])
+        app.log.append(
+            feed_stream(feed_id), version, [FeedResumed(feed_id, actor)], metadata={"actor": actor}
+        )
 
 
 def _load_feed(app: App, feed_id: str) -> tuple[Feed, int]:
@@ -89,12 +103,17 @@ class OpmlImport:
 
 
 def import_opml(
-    app: App, data: bytes, *, interval_seconds: int = DEFAULT_FEED_INTERVAL
+    app: App,
+    data: bytes,
+    *,
+    interval_seconds: int = DEFAULT_FEED_INTERVAL,
+    actor: str = "cli",
+    progress: ProgressCallback | None = None,
 ) -> OpmlImport:
     """Register every feed of an OPML file. A broken file is refused before anything is added."""
     entries = parse_opml(data)
     added, skipped = [], []
-    for entry in entries:
+    for done, entry in enumerate(entries, 1):
         try:
             added.append(
                 add_feed(
@@ -103,10 +122,13 @@ def import_opml(
                     name=entry.title or None,
                     interval_seconds=interval_seconds,
                     categories=entry.categories,
+                    actor=actor,
                 )
             )
         except InvalidInputError as exc:
             skipped.append(f"{entry.xml_url}: {exc}")
+        if progress:
+            progress(done, len(entries))
     return OpmlImport(added, skipped)
 
 

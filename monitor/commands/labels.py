@@ -41,7 +41,9 @@ def add_label(
     actors: Sequence[str] | None = None,
     note: str | None = None,
     source: str = "cli",
+    actor: str | None = None,
 ) -> str:
+    """Record a label; `actor` (default: the analyst) is who asked, e.g. an API token."""
     app.catch_up()
     article = _article(app, article_id)
     if article is None:
@@ -65,7 +67,7 @@ def add_label(
         note=note,
         source=source,
     )
-    app.log.append(label_stream(label_id), 0, [evt], metadata={"actor": analyst})
+    app.log.append(label_stream(label_id), 0, [evt], metadata={"actor": actor or analyst})
     return label_id
 
 

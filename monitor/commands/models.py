@@ -25,6 +25,7 @@ from monitor.engine import reading
 from monitor.errors import ConcurrencyError, InvalidInputError
 from monitor.eventlog import derived_id
 from monitor.events import ArticleClassified, ModelPromoted, ModelRolledBack, ModelTrained
+from monitor.followers import ProgressCallback
 from monitor.modelstore import MODELS_STREAM
 from monitor.resources import resource_dir
 from monitor.streams import article_stream
@@ -153,7 +154,9 @@ def rollback(app: App, *, by: str) -> str:
     return target
 
 
-def rescore(app: App, *, since: datetime, progress: Progress = lambda _: None) -> tuple[str, int]:
+def rescore(
+    app: App, *, since: datetime, progress: ProgressCallback | None = None
+) -> tuple[str, int]:
     """Classify stored articles published since `since` with the active model again."""
     labeler = app.models.labeler()
     with reading(app.engine) as conn:
@@ -163,7 +166,7 @@ def rescore(app: App, *, since: datetime, progress: Progress = lambda _: None) -
             .order_by(db.articles.c.published_at)
         ).all()
     done = 0
-    for row in rows:
+    for index, row in enumerate(rows, 1):
         evt = classified(row.article_id, labeler.classify(row.text, row.title), labeler.version)
         result = app.log.append(
             article_stream(row.article_id),
@@ -173,8 +176,8 @@ def rescore(app: App, *, since: datetime, progress: Progress = lambda _: None) -
             metadata={"actor": "rescore"},
         )
         done += not result.duplicate
-        if done and done % 100 == 0:
-            progress(f"re-scored {done} of {len(rows)}")
+        if progress:
+            progress(index, len(rows))
     return labeler.version, done
 
 

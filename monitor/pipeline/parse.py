@@ -1,10 +1,15 @@
-"""Feed documents (RSS 0.9x/1.0/2.0, Atom) turned into plain, bounded, deduplicable entries.
+"""Feed documents (RSS 0.9x/1.0/2.0, Atom, JSON Feed) turned into plain, bounded, deduplicable
+entries.
 
 Why a layer over feedparser: it is only ever given bytes (a `str` or `bytes` argument would be
 opened as a path or fetched as a URL, so the body goes in as a stream); declared entities are
 removed before it sees the document (no billion laughs, no XXE, whatever parser it falls back
 to); and its loose output (HTML in titles, missing or future dates, shared GUIDs, unbounded
 entry lists) becomes plain text, UTC dates and stable dedupe keys. Pure: no I/O, no clock.
+
+JSON Feed 1.0/1.1 (https://www.jsonfeed.org/version/1.1/), which feedparser does not read, is
+recognised by its leading `{` and read with the json module into the same entries, under the
+same caps (the fetcher's size limit, MAX_ENTRIES and the per-field limits).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import calendar
 import codecs
 import io
+import json
 import re
 import xml.sax
 from dataclasses import dataclass
@@ -50,10 +56,12 @@ _BLOCK_TAGS = frozenset(
     | {"nav", "ol", "p", "pre", "section", "table", "tr", "ul"}
 )
 _SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title"})
+JSON_FEED_VERSION = "https://jsonfeed.org/version/"
+_LEADING_NOISE = b"\xef\xbb\xbf \t\r\n"
 
 
 class NotAFeedError(MonitorError):
-    """The document is no RSS/RDF/Atom feed (an HTML page, JSON, empty); `reason` says which."""
+    """The document is no RSS/RDF/Atom/JSON feed (an HTML page, empty); `reason` says which."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"not a feed: {reason}")
@@ -90,6 +98,8 @@ def parse_feed(
     if fetched_at.tzinfo is None:
         raise ValueError("fetched_at must be timezone-aware")
     fetched_at = fetched_at.astimezone(UTC)
+    if body.lstrip(_LEADING_NOISE).startswith(b"{"):
+        return _json_feed(body, url, fetched_at)
     body, problems = _without_entity_declarations(body)
     result = _feedparser(body, content_type)
     if isinstance(result.get("bozo_exception"), feedparser.CharacterEncodingOverride):
@@ -198,17 +208,113 @@ def describe_parse_problem(exc: object) -> str:
 
 
 def _not_a_feed_reason(body: bytes, content_type: str | None, result: Any) -> str:
-    start = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    start = body[:2048].lstrip(_LEADING_NOISE).lower()
     if not start:
         return "the document is empty"
     if body.startswith(b"\x1f\x8b"):
         return "gzip-compressed bytes (the body must be decompressed first)"
     if b"<html" in start or start.startswith(b"<!doctype html") or _is_html_type(content_type):
         return "an HTML page (no RSS, RDF or Atom root element)"
-    if start[:1] in (b"{", b"["):
-        return "a JSON document (JSON Feed is not supported)"
+    if start[:1] == b"[":
+        return "a JSON document that is not a JSON Feed (a list)"
     detail = describe_parse_problem(result["bozo_exception"]) if result.get("bozo") else ""
     return "no RSS, RDF or Atom root element" + (f" ({detail})" if detail else "")
+
+
+def _json_feed(body: bytes, url: str, fetched_at: datetime) -> ParsedFeed:
+    """A JSON Feed document; anything else in JSON raises `NotAFeedError` saying what it is."""
+    try:
+        document = json.loads(body)  # UTF-8/16/32 with or without a BOM, as RFC 8259 allows
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting beyond the stack
+        raise NotAFeedError(f"a JSON document that does not parse ({exc})") from None
+    if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
+        JSON_FEED_VERSION
+    ):
+        raise NotAFeedError("a JSON document that is not a JSON Feed (no jsonfeed.org version)")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise NotAFeedError("a JSON Feed without an items list")
+    raw_items = [item for item in items if isinstance(item, dict)]
+    problems = [f"skipped {len(items) - len(raw_items)} item(s) that are not objects"]
+    problems = problems if len(raw_items) < len(items) else []
+    kept = raw_items[:MAX_ENTRIES]
+    if len(kept) < len(raw_items):
+        problems.append(f"kept the first {MAX_ENTRIES} of {len(raw_items)} entries")
+    home = _web_url(_json_str(document.get("home_page_url")), url)
+    links = [
+        _web_url(_json_str(item.get("url")) or _json_str(item.get("external_url")), url)
+        for item in kept
+    ]
+    guids = [_json_str(item.get("id")) for item in kept]
+    shared = shared_guids(guids, (url, home))
+    return ParsedFeed(
+        title=_text({"value": _json_str(document.get("title"))}, MAX_TITLE_CHARS),
+        link=home,
+        ttl_seconds=None,
+        problem="; ".join(problems) or None,
+        entries=[
+            _json_entry(item, guid, link, guid in shared, document, fetched_at)
+            for item, guid, link in zip(kept, guids, links, strict=True)
+        ],
+        dropped_entries=len(raw_items) - len(kept),
+    )
+
+
+def _json_entry(
+    item: dict[str, Any],
+    guid: str | None,
+    link: str | None,
+    guid_shared: bool,
+    document: dict[str, Any],
+    now: datetime,
+) -> ParsedEntry:
+    title = _text({"value": _json_str(item.get("title"))}, MAX_TITLE_CHARS)
+    summary = _text({"value": _json_str(item.get("summary"))}, MAX_SUMMARY_CHARS)
+    html = _json_str(item.get("content_html"))
+    content = _content(
+        [{"value": html, "type": "text/html"}]
+        if html
+        else [{"value": _json_str(item.get("content_text")) or ""}]
+    )
+    author = _json_authors(item) or _json_authors(document)
+    language = _json_str(item.get("language")) or _json_str(document.get("language"))
+    return ParsedEntry(
+        guid=guid,
+        url=link,
+        title=title,
+        published=_json_date(item.get("date_published") or item.get("date_modified"), now),
+        summary=summary,
+        content=content,
+        author=_text({"value": author or ""}, MAX_TITLE_CHARS) or None,
+        language=language,
+        dedupe_key=dedupe_key(guid, link, title, content or summary, guid_is_shared=guid_shared),
+    )
+
+
+def _json_str(value: object) -> str | None:
+    """A JSON string (or number, as some feeds write ids), stripped; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    return str(value).strip() or None
+
+
+def _json_authors(holder: dict[str, Any]) -> str | None:
+    """JSON Feed 1.1 `authors` (a list), else 1.0 `author` (one object): their names."""
+    authors = holder.get("authors")
+    people = authors if isinstance(authors, list) else [holder.get("author")]
+    names = [_json_str(p.get("name")) for p in people if isinstance(p, dict)]
+    return ", ".join(name for name in names if name) or None
+
+
+def _json_date(value: object, fetched_at: datetime) -> datetime:
+    """An RFC 3339 date in UTC; missing, bad or future -> fetch time (as for XML feeds)."""
+    try:
+        when = datetime.fromisoformat(str(value).strip()) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None:
+        return fetched_at
+    return min(when.replace(tzinfo=when.tzinfo or UTC).astimezone(UTC), fetched_at)
 
 
 def _is_html_type(content_type: str | None) -> bool:

@@ -9,6 +9,7 @@ from monitor.projections.deliveries import DeliveriesProjection
 from monitor.projections.feeds import FeedsProjection
 from monitor.projections.registry import LabelsProjection, ModelsProjection
 from monitor.projections.subscriptions import SubscriptionsProjection
+from monitor.projections.tokens import TokensProjection
 
 
 def all_projections() -> list[Projection]:
@@ -20,5 +21,6 @@ def all_projections() -> list[Projection]:
         LabelsProjection(),
         SubscriptionsProjection(),
         DeliveriesProjection(),
+        TokensProjection(),
         ActivityProjection(),
     ]

@@ -16,7 +16,7 @@ from prometheus_client import Histogram
 from sqlalchemy import Connection
 
 from monitor.commands.models import classified
-from monitor.eventlog import RecordedEvent, derived_id
+from monitor.eventlog import PendingAppend, RecordedEvent, derived_id
 from monitor.events import ArticleClassified, ArticleExtracted
 from monitor.followers import Stage
 from monitor.streams import article_stream
@@ -60,12 +60,16 @@ class ClassificationStage(Stage[list[ArticleClassified]]):
     def record(
         self, conn: Connection, batch: Sequence[RecordedEvent], prepared: list[ArticleClassified]
     ) -> None:
-        for recorded, evt in zip(batch, prepared, strict=True):
-            self.app.log.append(
-                article_stream(evt.article_id),
-                None,
-                [evt],
-                event_ids=[derived_id("classified", recorded.event_id, evt.model_version)],
-                metadata=recorded.caused(),
-                conn=conn,
-            )
+        self.app.log.append_many(
+            [
+                PendingAppend(
+                    article_stream(evt.article_id),
+                    None,
+                    [evt],
+                    [derived_id("classified", recorded.event_id, evt.model_version)],
+                    recorded.caused(),
+                )
+                for recorded, evt in zip(batch, prepared, strict=True)
+            ],
+            conn=conn,
+        )

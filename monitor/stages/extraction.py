@@ -1,9 +1,9 @@
 """Extraction: download each new article's page and extract its text, or fall back.
 
-Downloads run concurrently (the fetcher keeps per-host politeness and the SSRF guard), then
-pages are extracted in the worker-process pool under a time budget. Whatever happens, the
-article gets an `ArticleExtracted`: from the page, or from the feed's own content with an
-`ExtractionFailed` before it saying why the page was not used.
+Downloads run concurrently (the fetcher keeps per-host politeness and the SSRF guard), and
+pages are extracted in the worker-process pool under a time budget as they arrive. Whatever
+happens, the article gets an `ArticleExtracted`: from the page, or from the feed's own content
+with an `ExtractionFailed` before it saying why the page was not used.
 """
 
 from __future__ import annotations
@@ -16,12 +16,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from monitor.eventlog import RecordedEvent, derived_id
+from monitor.eventlog import PendingAppend, RecordedEvent, derived_id
 from monitor.events import ArticleDiscovered, ArticleExtracted, Event, ExtractionFailed
 from monitor.followers import Stage
-from monitor.pipeline.extract import Extracted, ExtractionFailure, ExtractJob
+from monitor.pipeline.extract import (
+    Extracted,
+    ExtractionFailure,
+    ExtractionResult,
+    ExtractJob,
+)
 from monitor.pipeline.fetch import Fetcher, FetchError, FetchResult
-from monitor.streams import article_stream
 
 if TYPE_CHECKING:
     from monitor.bootstrap import App
@@ -48,18 +52,7 @@ class ExtractionStage(Stage[list[list[Event]]]):
 
     def prepare(self, batch: Sequence[RecordedEvent]) -> list[list[Event]]:
         articles = [r.event for r in batch if isinstance(r.event, ArticleDiscovered)]
-        pages = asyncio.run(self._download(articles))
-        downloaded = [
-            (index, page) for index, page in enumerate(pages) if isinstance(page, FetchResult)
-        ]
-        jobs = [ExtractJob(page.body, page.final_url, page.content_type) for _, page in downloaded]
-        extracted = dict(
-            zip(
-                (index for index, _ in downloaded),
-                self.app.extractor().extract_many(jobs),
-                strict=True,
-            )
-        )
+        pages, extracted = asyncio.run(self._download_and_extract(articles))
         outcomes: list[list[Event]] = []
         for index, article in enumerate(articles):
             result = extracted.get(index)
@@ -84,24 +77,63 @@ class ExtractionStage(Stage[list[list[Event]]]):
     def record(
         self, conn: Connection, batch: Sequence[RecordedEvent], prepared: list[list[Event]]
     ) -> None:
-        for recorded, events in zip(batch, prepared, strict=True):
-            article_id = recorded.stream_id.removeprefix("article-")
-            self.app.log.append(
-                article_stream(article_id),
-                None,
-                events,
-                event_ids=[
-                    derived_id("extraction", recorded.event_id, n) for n in range(len(events))
-                ],
-                metadata=recorded.caused(),
-                conn=conn,
+        self.app.log.append_many(
+            [
+                PendingAppend(
+                    recorded.stream_id,
+                    None,
+                    events,
+                    [derived_id("extraction", recorded.event_id, n) for n in range(len(events))],
+                    recorded.caused(),
+                )
+                for recorded, events in zip(batch, prepared, strict=True)
+            ],
+            conn=conn,
+        )
+
+    async def _download_and_extract(
+        self, articles: list[ArticleDiscovered]
+    ) -> tuple[list[FetchResult | _Failure | None], dict[int, ExtractionResult]]:
+        """Downloads, with pages handed to the worker pool as they arrive.
+
+        Whenever the pool is idle it gets every page downloaded meanwhile (at least one per
+        worker while downloads go on), so the workers extract while the rest downloads
+        instead of waiting for the slowest page of the batch.
+        """
+        pool = self.app.extractor()
+        loop = asyncio.get_running_loop()
+        pages: list[FetchResult | _Failure | None] = [None] * len(articles)
+        extracted: dict[int, ExtractionResult] = {}
+        ready: list[tuple[int, FetchResult]] = []
+        extracting: asyncio.Future[None] | None = None
+
+        def extract(chunk: list[tuple[int, FetchResult]]) -> None:
+            jobs = [_job(page, articles[index]) for index, page in chunk]
+            extracted.update(
+                zip((index for index, _ in chunk), pool.extract_many(jobs), strict=True)
             )
 
-    async def _download(
-        self, articles: list[ArticleDiscovered]
-    ) -> list[FetchResult | _Failure | None]:
+        async def download(index: int) -> int:
+            pages[index] = await self._page(fetcher, articles[index])
+            return index
+
         async with self.app.fetcher() as fetcher:
-            return await asyncio.gather(*(self._page(fetcher, a) for a in articles))
+            downloads = [download(index) for index in range(len(articles))]
+            for finished in asyncio.as_completed(downloads):
+                index = await finished
+                if isinstance(page := pages[index], FetchResult):
+                    ready.append((index, page))
+                idle = extracting is None or extracting.done()
+                if idle and len(ready) >= pool.size:
+                    if extracting is not None:
+                        await extracting  # re-raises what went wrong in the pool
+                    extracting = loop.run_in_executor(None, extract, ready)
+                    ready = []
+        if extracting is not None:
+            await extracting
+        if ready:
+            await loop.run_in_executor(None, extract, ready)
+        return pages, extracted
 
     async def _page(
         self, fetcher: Fetcher, article: ArticleDiscovered
@@ -115,6 +147,10 @@ class ExtractionStage(Stage[list[list[Event]]]):
         except Exception as exc:  # one article's bug must not stop the others
             log.exception("page download failed", extra={"article_id": article.article_id})
             return _Failure("internal_error", f"{type(exc).__name__}: {exc}")
+
+
+def _job(page: FetchResult, article: ArticleDiscovered) -> ExtractJob:
+    return ExtractJob(page.body, page.final_url, page.content_type, bool(article.author))
 
 
 def _from_page(article: ArticleDiscovered, page: Extracted) -> ArticleExtracted:

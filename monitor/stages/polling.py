@@ -17,16 +17,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from monitor import db
 from monitor.engine import reading
 from monitor.eventlog import PendingAppend, derived_id, new_id, utcnow
 from monitor.events import ArticleDiscovered, Event, FeedPolled, FeedPollFailed
+from monitor.leases import new_owner
 from monitor.model import (
     Feed,
     max_age_seconds,
@@ -37,6 +38,7 @@ from monitor.model import (
 from monitor.pipeline.canonical import shared_guids
 from monitor.pipeline.fetch import Fetcher, FetchError, FetchResult
 from monitor.pipeline.parse import NotAFeedError, ParsedEntry, ParsedFeed, parse_feed
+from monitor.sql import upsert
 from monitor.streams import article_stream, feed_stream
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 RECORD_ATTEMPTS = 3  # a key claimed concurrently by another process: re-check and retry
 RECORD_CHUNK = 100  # feeds recorded per transaction (each in a savepoint of its own)
+CLAIM_FOR = timedelta(minutes=10)  # longer than any poll cycle: then a dead poller's claim lapses
 
 
 @dataclass(frozen=True)
@@ -88,16 +91,51 @@ class Poller:
         self.clock = clock
         self.jitter = jitter
 
-    def due(self, *, limit: int = 500) -> list[str]:
-        """Active feeds whose next check has come, most overdue first."""
+    def claim_due(self, *, limit: int = 500) -> list[str]:
+        """Claim the active feeds whose next check has come, most overdue first.
+
+        A feed's due time (its `next_check_at`, the slot) is claimed by one poller only, with
+        a conditional upsert into `poll_claims`: schedulers that fire together, or a new
+        leader taking over mid-cycle, poll each feed once per slot (case 55). The next slot
+        exists once the poll is recorded; a claim whose poller died lapses after CLAIM_FOR.
+        """
+        now = self.clock()
+        f, c = db.feeds.c, db.poll_claims.c
         query = (
-            select(db.feeds.c.feed_id)
-            .where(db.feeds.c.status == "active", db.feeds.c.next_check_at <= self.clock())
-            .order_by(db.feeds.c.next_check_at)
+            select(f.feed_id, f.next_check_at)
+            .where(f.status == "active", f.next_check_at <= now)
+            .order_by(f.next_check_at)
             .limit(limit)
         )
         with reading(self.app.engine) as conn:
-            return list(conn.execute(query).scalars())
+            due = conn.execute(query).all()
+        if not due:
+            return []
+        owner = new_owner()
+        with self.app.engine.begin() as conn:
+            statement = upsert(conn, db.poll_claims).values(
+                [
+                    {
+                        "feed_id": feed_id,
+                        "slot": slot,
+                        "owner": owner,
+                        "claimed_until": now + CLAIM_FOR,
+                    }
+                    for feed_id, slot in due
+                ]
+            )
+            wanted = statement.excluded
+            statement = statement.on_conflict_do_update(
+                index_elements=[c.feed_id],
+                set_={
+                    "slot": wanted.slot,
+                    "owner": wanted.owner,
+                    "claimed_until": wanted.claimed_until,
+                },
+                where=or_(c.slot != wanted.slot, c.claimed_until <= now),
+            ).returning(c.feed_id)
+            claimed = set(conn.execute(statement).scalars())
+        return [feed_id for feed_id, _ in due if feed_id in claimed]
 
     def poll(self, feed_ids: Sequence[str]) -> list[PollReport]:
         """Poll these feeds now (paused or removed ones are skipped) and record the outcomes."""

@@ -281,6 +281,7 @@ class WebhookWorker:
                     "webhook endpoint of subscription %s disabled (%s); no owner email to tell",
                     row.subscription_id,
                     reason,
+                    extra={"subscription_id": row.subscription_id},
                 )
                 reason = reason[: 500 - len(NO_OWNER)] + NO_OWNER
             values.update(status="disabled", status_reason=reason, disabled_at=now)

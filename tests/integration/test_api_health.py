@@ -17,6 +17,8 @@ from monitor.commands import subscriptions as commands
 from monitor.commands.feeds import add_feed
 from monitor.delivery.subscriptions import SubscriptionSpec
 from monitor.events import FeedPolled
+from monitor.leases import Leases
+from monitor.scheduler import LEADER
 from monitor.streams import feed_stream
 from tests.delivery_world import WHEN, classified, settle
 
@@ -46,19 +48,30 @@ def test_not_ready_without_a_model(app: App) -> None:
     assert checks["model"]["ok"] is False and "no active model" in checks["model"]["detail"]
 
 
-def test_ready_once_a_model_is_loaded(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ready_once_a_model_is_loaded_and_a_scheduler_leads(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(app.models, "active_version", lambda: "v-test")
     monkeypatch.setattr(app.models, "labeler", lambda: SimpleNamespace(version="v-test"))
     with TestClient(create_app(app)) as client:
+        leaderless = client.get("/readyz")
+        leases = Leases(app.engine, owner="host-a:1", duration=15)
+        assert leases.acquire(LEADER)
         response = client.get("/readyz")
+        leases.release()
+        after = client.get("/readyz")
+    assert leaderless.status_code == 503
+    assert leaderless.json()["checks"]["scheduler"]["ok"] is False
     assert response.status_code == 200
     assert response.json() == {
         "status": "ready",
         "checks": {
             "database": {"ok": True, "detail": "reachable"},
             "model": {"ok": True, "detail": "version v-test loaded"},
+            "scheduler": {"ok": True, "detail": "led by host-a:1"},
         },
     }
+    assert after.status_code == 503
 
 
 def test_not_ready_when_the_database_is_unreachable(app: App) -> None:

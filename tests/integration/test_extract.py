@@ -144,21 +144,27 @@ def test_text_is_nfc_normalised() -> None:
 # ---- the pool ----------------------------------------------------------------------------------
 
 
-def _hang(html: bytes, *, url: str, content_type: str | None) -> ExtractionResult:
+def _hang(
+    html: bytes, *, url: str, content_type: str | None, author_known: bool = False
+) -> ExtractionResult:
     time.sleep(60)
     raise AssertionError("unreachable")
 
 
-def _die(html: bytes, *, url: str, content_type: str | None) -> ExtractionResult:
+def _die(
+    html: bytes, *, url: str, content_type: str | None, author_known: bool = False
+) -> ExtractionResult:
     if html == b"die":
         os._exit(3)
-    return extract_article(html, url=url, content_type=content_type)
+    return extract_article(html, url=url, content_type=content_type, author_known=author_known)
 
 
-def _greedy(html: bytes, *, url: str, content_type: str | None) -> ExtractionResult:
+def _greedy(
+    html: bytes, *, url: str, content_type: str | None, author_known: bool = False
+) -> ExtractionResult:
     if html == b"eat":
         return Extracted(" " * (2 * 1024**3), None, None, None, None, None, "x")  # 2 GiB
-    return extract_article(html, url=url, content_type=content_type)
+    return extract_article(html, url=url, content_type=content_type, author_known=author_known)
 
 
 def _heavy_page(megabytes: float) -> bytes:

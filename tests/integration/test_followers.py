@@ -16,7 +16,6 @@ from monitor.bootstrap import App
 from monitor.commands import feeds as feed_commands
 from monitor.eventlog import RecordedEvent
 from monitor.projections.activity import ActivityProjection
-from monitor.projections.feeds import FeedsProjection
 
 
 def _checksum(app: App) -> str:
@@ -116,24 +115,6 @@ def test_two_runners_of_one_follower_never_double_count(app: App) -> None:
     app.runner.run_once(ActivityProjection())
     assert not errors
     assert _activity_total(app) == 60
-
-
-def test_run_forever_stops_when_asked(app: App) -> None:
-    feed_commands.add_feed(app, "https://forever.example.org/rss")
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=app.runner.run_forever, args=(app.projections, stop), kwargs={"idle_wait": 0.05}
-    )
-    worker.start()
-    for _ in range(100):
-        if app.runner.lag(FeedsProjection()) == 0:
-            break
-        stop.wait(0.05)
-    stop.set()
-    worker.join(timeout=5)
-    assert not worker.is_alive()
-    with app.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(db.feeds)).scalar_one() == 1
 
 
 def test_projection_names_are_known(app: App) -> None:

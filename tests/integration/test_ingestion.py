@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +135,41 @@ def test_poll_extract_dedupe_and_cluster(wired_app: App, wire: LoopbackServer) -
         h.headers.get("If-None-Match") == ETAG for h in wire.hits
     )
     assert len(list_articles(app.engine, limit=100)) == 5
+
+
+def test_a_json_feed_is_polled_like_rss(wired_app: App, wire: LoopbackServer) -> None:
+    """JSON Feed 1.1 over HTTP: entries become articles, pages are extracted, copies dedupe."""
+    app = wired_app
+    base = wire.url("")
+    items = [
+        {
+            "id": "crash-1",
+            "url": f"{base}/crash-syndicated.html",
+            "title": "Crash, by JSON",
+            "authors": [{"name": "Wire Desk"}],
+            "date_published": "2026-11-19T10:00:00Z",
+        },
+        {"id": "brief-1", "title": "JSON brief", "content_text": "A brief with no web page."},
+        {"id": "moon-1", "url": f"{base}/moon.html?utm_source=json", "title": "Moon again"},
+    ]
+    document = {"version": "https://jsonfeed.org/version/1.1", "title": "JSON wire", "items": items}
+    wire.routes["/feed.json"] = respond(
+        200, json.dumps(document).encode(), {"Content-Type": "application/feed+json"}
+    )
+    rss_feed = _add(app, wire, "/feed.xml")
+    json_feed = _add(app, wire, "/feed.json")
+    app.catch_up()
+    reports = {r.feed_id: r for r in Poller(app).poll([rss_feed, json_feed])}
+    app.drain()
+    assert reports[json_feed].ok and reports[json_feed].new_items == 2  # moon.html is known
+
+    by_title = {a["title"]: article_detail(app.engine, a["id"]) for a in list_articles(app.engine)}
+    crash = by_title["Crash, by JSON"]
+    assert crash is not None and crash["text_source"] == "page"
+    assert crash["author"] and crash["published_at"].startswith("2026-11-19T10:00:00")
+    assert crash["story_id"] == by_title["US helicopter crash"]["story_id"]
+    brief = by_title["JSON brief"]
+    assert brief is not None and brief["text"] == "A brief with no web page."
 
 
 def test_hostile_feeds_fail_alone_and_visibly(wired_app: App, wire: LoopbackServer) -> None:

@@ -87,3 +87,13 @@ def test_redaction_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     shown = str(load_settings().redacted())
     for secret in ("s3cret-token", "hunter2", "dbpass"):
         assert secret not in shown
+
+
+def test_an_empty_secret_means_none_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker compose passes `${MONITOR_API_TOKEN:-}` as an empty string when it is unset:
+    # that must disable writes, not make an empty bearer token the admin's.
+    monkeypatch.setenv("MONITOR_API_TOKEN", "")
+    monkeypatch.setenv("MONITOR_SMTP_PASSWORD", "  ")
+    settings = load_settings()
+    assert settings.api_token is None
+    assert settings.smtp_password is None

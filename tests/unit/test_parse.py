@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -226,7 +227,10 @@ def test_atom_entries_use_id_and_alternate_link() -> None:
         ),
         (b"<html><body><p>hello</p></body></html>", None, "HTML page"),
         (b"", None, "empty"),
-        (b'{"version": "https://jsonfeed.org/version/1.1", "items": []}', None, "JSON"),
+        (b'{"rss": {"channel": {"title": "x"}}}', None, "JSON document that is not a JSON Feed"),
+        (b"[1, 2]", "application/json", "JSON document that is not a JSON Feed"),
+        (b'{"version": "https://jsonfeed.org/version/1.1", "items": [', None, "does not parse"),
+        (b'{"version": "https://jsonfeed.org/version/1"}', None, "without an items list"),
         (gzip.compress(rss(item("a"))), None, "gzip"),
         (b"/etc/passwd", None, "no RSS, RDF or Atom"),  # bytes are never opened as a path
     ],
@@ -247,3 +251,76 @@ def test_a_valid_feed_without_items_is_not_an_error() -> None:
 def test_html_to_text_drops_scripts_and_breaks_blocks() -> None:
     text = html_to_text("<p>a&nbsp;b</p><script>x()</script><style>p{}</style><div>c</div>")
     assert text.split() == ["a", "b", "c"] and "\n" in text
+
+
+# ---- JSON Feed ------------------------------------------------------------------------------
+
+
+def json_feed(*items: dict, **top: object) -> bytes:
+    document = {"version": "https://jsonfeed.org/version/1.1", "title": "JSON site", **top}
+    return json.dumps({**document, "items": list(items)}).encode()
+
+
+def test_a_json_feed_item_is_mapped_like_an_rss_item() -> None:
+    body = json_feed(
+        {
+            "id": "post-1",
+            "url": "https://news.example/a?utm_source=json#top",
+            "title": "Ankara & Washington",
+            "summary": "A short summary.",
+            "content_html": "<p>One</p><p>Two <script>x()</script></p>",
+            "date_published": "2026-11-20T10:30:00+03:00",
+            "authors": [{"name": "A. Writer"}, {"name": "B. Writer"}],
+            "language": "en-GB",
+        },
+        home_page_url="https://site.example/",
+    )
+    feed = parse(body, "application/feed+json")
+    assert (feed.title, feed.link, feed.ttl_seconds, feed.problem) == (
+        "JSON site",
+        "https://site.example/",
+        None,
+        None,
+    )
+    (entry,) = feed.entries
+    assert entry.guid == "post-1"
+    assert entry.url == "https://news.example/a"
+    assert entry.title == "Ankara & Washington"  # JSON Feed titles are plain text
+    assert (entry.summary, entry.content) == ("A short summary.", "One\n\nTwo")
+    assert entry.published == datetime(2026, 11, 20, 7, 30, tzinfo=UTC)
+    assert (entry.author, entry.language) == ("A. Writer, B. Writer", "en-GB")
+
+
+def test_json_feed_1_0_fields_and_fallbacks() -> None:
+    body = json_feed(
+        {"id": 42, "external_url": "https://elsewhere.example/story", "content_text": "Text"},
+        {"id": "future", "url": "/relative", "date_published": "2999-01-01T00:00:00Z"},
+        {"id": "bad-date", "url": "https://news.example/b", "date_modified": "yesterday"},
+        "not an object",
+        version="https://jsonfeed.org/version/1",
+        author={"name": "Feed Author"},
+    )
+    feed = parse(b"\xef\xbb\xbf  " + body, None)
+    first, future, bad = feed.entries
+    assert (first.guid, first.url, first.content) == (
+        "42",
+        "https://elsewhere.example/story",
+        "Text",
+    )
+    assert first.author == "Feed Author" and first.published == FETCHED
+    assert future.url == "https://feed.example/relative" and future.published == FETCHED
+    assert bad.published == FETCHED
+    assert feed.problem == "skipped 1 item(s) that are not objects"
+
+
+def test_json_feed_entries_are_capped_and_dedupe_like_rss() -> None:
+    items = [{"id": "same", "url": f"https://news.example/{n}"} for n in range(MAX_ENTRIES + 5)]
+    feed = parse(json_feed(*items), None)
+    assert len(feed.entries) == MAX_ENTRIES and feed.dropped_entries == 5
+    keys = {entry.dedupe_key for entry in feed.entries}
+    assert len(keys) == MAX_ENTRIES  # one GUID shared by every item identifies none of them
+
+
+def test_deeply_nested_json_is_refused_not_crashed() -> None:
+    with pytest.raises(NotAFeedError, match="does not parse"):
+        parse(b'{"version": "https://jsonfeed.org/version/1.1", "items": ' + b"[" * 100_000, None)

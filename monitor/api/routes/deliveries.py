@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, status
 
-from monitor.api.deps import ACTOR, AppDep
+from monitor.api.deps import ActorDep, AppDep
 from monitor.commands.subscriptions import retry_delivery
 from monitor.queries import list_deliveries
 
@@ -26,9 +26,9 @@ def deliveries(
 
 
 @router.post("/{delivery_id}/retry", status_code=status.HTTP_202_ACCEPTED)
-def retry(delivery_id: str, app: AppDep) -> dict[str, str]:
+def retry(delivery_id: str, app: AppDep, actor: ActorDep) -> dict[str, str]:
     """Queue a webhook delivery for another attempt now, with its original webhook-id; the
     delivery workers send it (the request does not wait for the receiver)."""
-    retry_delivery(app, delivery_id, requested_by=ACTOR)
+    retry_delivery(app, delivery_id, requested_by=actor)
     app.catch_up()
     return {"id": delivery_id, "status": "queued"}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from monitor.api.deps import AppDep
+from monitor.api.deps import ActorDep, AppDep
 from monitor.commands import feeds as commands
 from monitor.errors import InvalidInputError
 from monitor.model import DEFAULT_FEED_INTERVAL, parse_interval
@@ -40,34 +40,35 @@ def feeds(app: AppDep) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def add(body: NewFeed, app: AppDep) -> dict[str, str]:
+def add(body: NewFeed, app: AppDep, actor: ActorDep) -> dict[str, str]:
     feed_id = commands.add_feed(
         app,
         body.url,
         name=body.name,
         interval_seconds=_seconds(body.interval),
         categories=body.categories,
+        actor=actor,
     )
     app.catch_up()
     return {"id": feed_id}
 
 
 @router.post("/{feed_id}/pause", status_code=status.HTTP_204_NO_CONTENT)
-def pause(feed_id: str, app: AppDep) -> None:
-    commands.pause_feed(app, feed_id)
+def pause(feed_id: str, app: AppDep, actor: ActorDep) -> None:
+    commands.pause_feed(app, feed_id, actor=actor)
     app.catch_up()
 
 
 @router.post("/{feed_id}/resume", status_code=status.HTTP_204_NO_CONTENT)
-def resume(feed_id: str, app: AppDep) -> None:
-    commands.resume_feed(app, feed_id)
+def resume(feed_id: str, app: AppDep, actor: ActorDep) -> None:
+    commands.resume_feed(app, feed_id, actor=actor)
     app.catch_up()
 
 
 @router.delete("/{feed_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove(feed_id: str, app: AppDep) -> None:
+def remove(feed_id: str, app: AppDep, actor: ActorDep) -> None:
     """The feed stops being polled; its history stays in the log."""
-    commands.remove_feed(app, feed_id)
+    commands.remove_feed(app, feed_id, actor=actor)
     app.catch_up()
 
 
@@ -78,12 +79,15 @@ def export_opml(app: AppDep) -> Response:
 
 @router.post("/opml", openapi_extra={"requestBody": {"content": {"text/x-opml+xml": {}}}})
 async def import_opml(
-    request: Request, app: AppDep, interval: Annotated[str, Query()] = DEFAULT_INTERVAL
+    request: Request,
+    app: AppDep,
+    actor: ActorDep,
+    interval: Annotated[str, Query()] = DEFAULT_INTERVAL,
 ) -> dict[str, Any]:
     """Register every feed of an OPML 2.0 document sent as the raw body."""
     seconds = _seconds(interval)
     report = await run_in_threadpool(
-        commands.import_opml, app, await request.body(), interval_seconds=seconds
+        commands.import_opml, app, await request.body(), interval_seconds=seconds, actor=actor
     )
     await run_in_threadpool(app.catch_up)
     return {"added": report.added, "skipped": report.skipped}

@@ -12,14 +12,17 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitor import db
 from monitor.api.deps import AppDep
 from monitor.bootstrap import App
 from monitor.engine import reading
 from monitor.errors import MonitorError
+from monitor.eventlog import utcnow
 from monitor.modelstore import ModelUnavailableError
+from monitor.scheduler import LEADER
 
 router = APIRouter(tags=["operations"])
 
@@ -32,8 +35,12 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Not ready; see `checks`."}})
 def readyz(app: AppDep) -> JSONResponse:
-    """Database reachable, and a model loaded (or loadable): each check with its detail."""
-    checks = {"database": _check(_database, app), "model": _check(_model, app)}
+    """Database reachable, a model loaded (or loadable), a scheduler leading somewhere."""
+    checks = {
+        "database": _check(_database, app),
+        "model": _check(_model, app),
+        "scheduler": _check(_scheduler, app),
+    }
     ready = all(check["ok"] for check in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
@@ -59,6 +66,22 @@ def _model(app: App) -> str:
     if app.models.active_version() is None:
         raise ModelUnavailableError("no active model (monitor model train --promote)")
     return f"version {app.models.labeler().version} loaded"
+
+
+def _scheduler(app: App) -> str:
+    """Some process (this one or another) holds the scheduler's unexpired leader lease."""
+    lease = db.leases.c
+    with reading(app.engine) as conn:
+        owner = conn.scalar(
+            select(lease.owner).where(lease.name == LEADER, lease.expires_at > utcnow())
+        )
+    if owner is None:
+        raise SchedulerDownError("no scheduler holds the leader lease (monitor run --role ...)")
+    return f"led by {owner}"
+
+
+class SchedulerDownError(MonitorError):
+    """No live scheduler: feeds are not polled and nothing due is delivered."""
 
 
 def _check(probe: Callable[[App], str], app: App) -> dict[str, Any]:

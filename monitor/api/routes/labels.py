@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.api.deps import ACTOR, AppDep
+from monitor.api.deps import ActorDep, AppDep
 from monitor.commands.labels import add_label, labelling_queue
 from monitor.queries import list_labels
 
@@ -25,7 +25,9 @@ class NewLabel(BaseModel):
     topics: list[str] | None = Field(default=None, max_length=20)
     actors: list[str] | None = Field(default=None, max_length=50)
     note: str | None = Field(default=None, max_length=2000)
-    analyst: str = Field(default=ACTOR, min_length=1, max_length=200)
+    analyst: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Default: the token's name."
+    )
 
 
 @router.get("")
@@ -36,17 +38,18 @@ def labels(app: AppDep, limit: Annotated[int, Query(ge=1, le=5000)] = 200) -> li
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def add(body: NewLabel, app: AppDep) -> dict[str, str]:
+def add(body: NewLabel, app: AppDep, actor: ActorDep) -> dict[str, str]:
     label_id = add_label(
         app,
         body.article_id,
-        analyst=body.analyst,
+        analyst=body.analyst or actor.removeprefix("token:"),
         relevant=body.relevant,
         stance=body.stance,
         topics=body.topics,
         actors=body.actors,
         note=body.note,
         source="api",
+        actor=actor,
     )
     app.catch_up()
     return {"id": label_id}

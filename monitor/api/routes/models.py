@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict
 
-from monitor.api.deps import ACTOR, AppDep
+from monitor.api.deps import ActorDep, AppDep
 from monitor.commands import models as commands
 from monitor.queries import list_models
 
@@ -35,12 +35,12 @@ def models(app: AppDep) -> list[dict[str, Any]]:
 
 
 @router.post("/train", status_code=status.HTTP_201_CREATED)
-def train(app: AppDep, body: Training | None = None) -> dict[str, Any]:
+def train(app: AppDep, actor: ActorDep, body: Training | None = None) -> dict[str, Any]:
     """Train on the seed corpus plus every label and register the new version."""
     options = body or Training()
     report = commands.train_version(
         app,
-        trained_by=ACTOR,
+        trained_by=actor,
         cross_validation=options.cross_validation,
         promote_if_better=options.promote,
         force=options.force,
@@ -50,16 +50,16 @@ def train(app: AppDep, body: Training | None = None) -> dict[str, Any]:
 
 
 @router.post("/{version}/promote")
-def promote(version: str, app: AppDep) -> dict[str, str]:
+def promote(version: str, app: AppDep, actor: ActorDep) -> dict[str, str]:
     """Make `version` the active model."""
-    commands.promote(app, version, by=ACTOR)
+    commands.promote(app, version, by=actor)
     app.catch_up()
     return {"active": version}
 
 
 @router.post("/rollback")
-def rollback(app: AppDep) -> dict[str, str]:
+def rollback(app: AppDep, actor: ActorDep) -> dict[str, str]:
     """Make the previously active version active again."""
-    active = commands.rollback(app, by=ACTOR)
+    active = commands.rollback(app, by=actor)
     app.catch_up()
     return {"active": active}

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.api.deps import ACTOR, AppDep
+from monitor.api.deps import ActorDep, AppDep
 from monitor.commands import subscriptions as commands
 from monitor.delivery.subscriptions import Filters, SubscriptionSpec
 from monitor.errors import InvalidInputError
@@ -46,7 +46,7 @@ def subscriptions(app: AppDep) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: NewSubscription, app: AppDep) -> dict[str, Any]:
+def create(body: NewSubscription, app: AppDep, actor: ActorDep) -> dict[str, Any]:
     """The id, and a generated webhook secret: shown this once, never again."""
     if bool(body.email) == bool(body.webhook):
         raise InvalidInputError("email/webhook: give exactly one of email or webhook")
@@ -63,14 +63,14 @@ def create(body: NewSubscription, app: AppDep) -> dict[str, Any]:
         timezone=body.timezone,
     )
     created = commands.subscribe(
-        app, spec, secret=body.secret, notify_email=body.notify_email, created_by=ACTOR
+        app, spec, secret=body.secret, notify_email=body.notify_email, created_by=actor
     )
     app.catch_up()
     return {"id": created.subscription_id, "secret": created.secret}
 
 
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
-def remove(subscription_id: str, app: AppDep) -> None:
+def remove(subscription_id: str, app: AppDep, actor: ActorDep) -> None:
     """Stop a subscription; its history stays in the log."""
-    commands.remove_subscription(app, subscription_id, removed_by=ACTOR)
+    commands.remove_subscription(app, subscription_id, removed_by=actor)
     app.catch_up()
