@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,26 @@ def test_text_is_nfc_normalised() -> None:
     html = f"<html><body><article><p>{decomposed}</p><p>{decomposed}</p></article></body></html>"
     result = extract_article(html.encode(), url=URL, content_type="text/html; charset=utf-8")
     assert "Süleyman" in text_of(result) and "\u0308" not in result.text
+
+
+def test_metadata_comes_from_the_page_and_byline_heuristics_only_when_needed() -> None:
+    head = (
+        '<meta charset="utf-8"><meta property="og:site_name" content="Defence Wire">'
+        '<meta name="date" content="2026-11-19">'
+    )
+    html = article(head).replace("<article>", '<article><p class="byline">Ayşe Yılmaz</p>')
+    found = extract_article(html.encode(), url=URL, content_type="text/html")
+    assert isinstance(found, Extracted)
+    assert (found.title, found.sitename, found.language) == (
+        "Новости обороны",
+        "Defence Wire",
+        "ru",
+    )
+    assert found.published == date(2026, 11, 19)
+    assert found.author == "Ayşe Yılmaz"  # from the page's byline
+    skipped = extract_article(html.encode(), url=URL, content_type="text/html", author_known=True)
+    assert isinstance(skipped, Extracted) and skipped.author is None  # the feed's is used
+    assert skipped.text == found.text
 
 
 # ---- the pool ----------------------------------------------------------------------------------
