@@ -389,6 +389,19 @@ class SubscriptionRemoved(Event):
 
 @event
 @dataclass(frozen=True)
+class SubscriptionChanged(Event):
+    """The full new filters (``Filters.to_dict()``), schedule and time zone. The channel and
+    its address or URL never change: a new destination is a new subscription."""
+
+    subscription_id: str
+    filters: dict[str, Any]
+    schedule: str
+    timezone: str
+    changed_by: str = "cli"
+
+
+@event
+@dataclass(frozen=True)
 class SubscriptionUnsubscribed(Event):
     """The subscriber left through the one-click link of a digest (RFC 8058)."""
 

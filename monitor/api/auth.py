@@ -56,6 +56,7 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/api/stories/{story_id}"): VIEWER,
     ("GET", "/api/subscriptions"): VIEWER,
     ("POST", "/api/subscriptions"): ANALYST,
+    ("PATCH", "/api/subscriptions/{subscription_id}"): ANALYST,
     ("DELETE", "/api/subscriptions/{subscription_id}"): ANALYST,
     ("GET", "/api/deliveries"): VIEWER,
     ("POST", "/api/deliveries/{delivery_id}/retry"): ADMIN,

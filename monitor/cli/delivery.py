@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import click
 
 from monitor import queries
@@ -12,6 +15,7 @@ from monitor.delivery.subscriptions import Filters, SubscriptionSpec
 from monitor.errors import InvalidInputError
 
 STATUSES = ("pending", "retrying", "delivered", "dead", "failed")
+CLEARABLE = ("topics", "stances", "actors")
 
 
 @click.group()
@@ -68,6 +72,60 @@ def add(
     if created.secret:
         click.echo(created.secret)
         click.echo("Keep this signing secret: it is not shown again.", err=True)
+
+
+@subscriptions.command("edit")
+@click.argument("subscription_id")
+@click.option("--topic", "topics", multiple=True, help="Only these topics (repeatable).")
+@click.option("--stance", "stances", multiple=True, help="Only these stances (repeatable).")
+@click.option("--actor", "actors", multiple=True, help="Only articles naming these actors.")
+@click.option(
+    "--clear",
+    "cleared",
+    multiple=True,
+    type=click.Choice(CLEARABLE),
+    help="Drop this filter, so any value matches (repeatable).",
+)
+@click.option("--min-confidence", type=float)
+@click.option("--schedule", help="immediate, hourly, daily@HH:MM or weekly@DAY@HH:MM (emails).")
+@click.option("--timezone", help="IANA zone of the schedule.")
+@click.pass_context
+def edit(
+    ctx: click.Context,
+    subscription_id: str,
+    topics: tuple[str, ...],
+    stances: tuple[str, ...],
+    actors: tuple[str, ...],
+    cleared: tuple[str, ...],
+    min_confidence: float | None,
+    schedule: str | None,
+    timezone: str | None,
+) -> None:
+    """Change filters or schedule; options not given keep their current value.
+
+    The address or URL cannot change: add a new subscription for a new one."""
+    app = get_app(ctx)
+    current = commands.current_subscription(app, subscription_id)
+    was = current.spec
+    given = {"topics": topics, "stances": stances, "actors": actors}
+    for name in cleared:
+        if given[name]:
+            raise InvalidInputError(f"{name}: give values or --clear {name}, not both")
+    updates: dict[str, Any] = {name: values for name, values in given.items() if values}
+    updates.update(dict.fromkeys(cleared, ()))
+    if min_confidence is not None:
+        updates["min_confidence"] = min_confidence
+    spec = replace(
+        was,
+        filters=replace(was.filters, **updates),
+        schedule=schedule or was.schedule,
+        timezone=timezone or was.timezone,
+    )
+    changed = commands.change_subscription(
+        app, subscription_id, spec, expected_version=current.version
+    )
+    app.catch_up()
+    click.echo("changed" if changed else "unchanged: the values given are the current ones")
 
 
 @subscriptions.command("list")

@@ -27,6 +27,7 @@ from monitor import db
 from monitor.bootstrap import App, ssrf_policy
 from monitor.config import Settings
 from monitor.delivery.subscriptions import (
+    Filters,
     SubscriptionSpec,
     generate_secret,
     validate,
@@ -40,6 +41,7 @@ from monitor.events import (
     DeliveryRetryRequested,
     EndpointEnabled,
     Event,
+    SubscriptionChanged,
     SubscriptionCreated,
     SubscriptionRemoved,
     SubscriptionUnsubscribed,
@@ -115,6 +117,91 @@ def subscribe(
             )
         )
     return Subscribed(subscription_id, generated)
+
+
+@dataclass(frozen=True)
+class CurrentSubscription:
+    """What an edit starts from: the spec as it stands and the stream version it was read at."""
+
+    spec: SubscriptionSpec
+    version: int
+
+
+def current_subscription(app: App, subscription_id: str) -> CurrentSubscription:
+    """The subscription's spec and version; `NotFoundError` for unknown and ended ones."""
+    targets = db.subscription_targets
+    with app.engine.connect() as conn:
+        row = conn.execute(
+            select(targets).where(targets.c.subscription_id == subscription_id)
+        ).first()
+        if row is None or row.status in ENDED:
+            raise NotFoundError(f"no subscription with id {subscription_id}")
+        version = app.log.stream_version(subscription_stream(subscription_id), conn=conn)
+    spec = SubscriptionSpec(
+        row.channel, row.target, Filters.from_dict(row.filters), row.schedule, row.timezone
+    )
+    return CurrentSubscription(spec, version)
+
+
+def change_subscription(
+    app: App,
+    subscription_id: str,
+    spec: SubscriptionSpec,
+    *,
+    actor: str = "cli",
+    expected_version: int | None = None,
+) -> bool:
+    """Record new filters, schedule and time zone; False when they are the current ones.
+
+    Validated as `subscribe` validates. The channel and its address or URL cannot change
+    (refused naming the field): a new destination is a new subscription. `expected_version`
+    is the stream version the caller's edit was based on (`current_subscription`); without
+    it, the version read here under the row lock. Matches already recorded stay as they are;
+    articles classified from now on are matched with the new filters."""
+    targets = db.subscription_targets
+    stream = subscription_stream(subscription_id)
+    with app.engine.begin() as conn:
+        row = conn.execute(
+            select(targets).where(targets.c.subscription_id == subscription_id).with_for_update()
+        ).first()
+        if row is None or row.status in ENDED:
+            raise NotFoundError(f"no subscription with id {subscription_id}")
+        if spec.channel != row.channel:
+            raise InvalidInputError(
+                f"{spec.channel}: this is an {row.channel} subscription and its channel cannot "
+                "be changed; create a new subscription instead"
+            )
+        spec = validate(spec, ssrf_policy(app.settings))
+        if spec.target != row.target:
+            what = "address" if row.channel == "email" else "URL"
+            raise InvalidInputError(
+                f"{row.channel}: the {what} of a subscription cannot be changed; "
+                "create a new subscription for the new one"
+            )
+        before = (Filters.from_dict(row.filters), row.schedule, row.timezone)
+        if (spec.filters, spec.schedule, spec.timezone) == before:
+            return False
+        version = app.log.stream_version(stream, conn=conn)
+        evt = SubscriptionChanged(
+            subscription_id,
+            spec.filters.to_dict(),
+            spec.schedule,
+            spec.timezone,
+            actor,
+        )
+        app.log.append(
+            stream,
+            version if expected_version is None else expected_version,
+            [evt],
+            metadata={"actor": actor},
+            conn=conn,
+        )
+        conn.execute(
+            update(targets)
+            .where(targets.c.subscription_id == subscription_id)
+            .values(filters=evt.filters, schedule=spec.schedule, timezone=spec.timezone)
+        )
+    return True
 
 
 def remove_subscription(app: App, subscription_id: str, *, removed_by: str = "cli") -> None:

@@ -18,6 +18,7 @@ from monitor.events import (
     EndpointEnabled,
     OwnerNotificationFailed,
     OwnerNotified,
+    SubscriptionChanged,
     SubscriptionCreated,
     SubscriptionRemoved,
     SubscriptionUnsubscribed,
@@ -48,6 +49,19 @@ class SubscriptionsProjection(Projection):
                 matched=0,
                 delivered=0,
                 notify_email=evt.notify_email,
+            )
+        )
+
+    @on(SubscriptionChanged)
+    def _changed(self, conn: Connection, evt: SubscriptionChanged, rec: RecordedEvent) -> None:
+        conn.execute(
+            update(s)
+            .where(s.c.subscription_id == evt.subscription_id)
+            .values(
+                filters=evt.filters,
+                schedule=evt.schedule,
+                timezone=evt.timezone,
+                updated_at=rec.recorded_at,
             )
         )
 

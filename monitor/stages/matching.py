@@ -9,6 +9,12 @@ from other outlets are not; a re-score of the sent article is sent once more, as
 only when it changed materially (the stance flipped or a topic was added). The story comes
 from the article's own stream, which the stories stage has written before this stage runs;
 an article without one counts as a story of its own.
+
+Filters are those in force at the article's `ArticleClassified`: the current ones from
+`subscription_targets`, unless the subscription was edited (`SubscriptionChanged`) after
+that position, when the filters of that moment are read back from its stream. So an edit
+applies to articles classified after it, however late this stage runs, and never to matches
+already recorded.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from monitor.events import (
     ArticleExtracted,
     ArticleMatched,
     StoryAssigned,
+    SubscriptionChanged,
+    SubscriptionCreated,
 )
-from monitor.streams import article_stream, delivery_stream
+from monitor.streams import article_stream, delivery_stream, subscription_stream
 
 if TYPE_CHECKING:
     from monitor.bootstrap import App
@@ -50,6 +58,7 @@ class MatchingStage:
 
     def handle(self, conn: Connection, batch: Sequence[RecordedEvent]) -> None:
         targets = _targets(conn, batch[-1].position)
+        history = self._edited_since(conn, batch[0].position)
         for recorded in batch:
             evt = recorded.event
             assert isinstance(evt, ArticleClassified)
@@ -57,9 +66,29 @@ class MatchingStage:
             if evt.relevant and living:
                 view = self._view(conn, evt)
                 for target in living:
-                    reasons = match(Filters.from_dict(target.filters), view)
+                    filters = _filters_at(target, history, recorded.position)
+                    reasons = match(filters, view)
                     if reasons is not None:
                         self._matched(conn, recorded, target, view, reasons)
+
+    def _edited_since(self, conn: Connection, position: int) -> dict[str, list[tuple[int, Any]]]:
+        """(position, filters) of every version of the subscriptions edited after `position`."""
+        edited: set[str] = set()
+        after = position
+        while changes := self.app.log.read_all(
+            after=after, types=[SubscriptionChanged.type_name], conn=conn
+        ):
+            edited.update(str(c.data["subscription_id"]) for c in changes)
+            after = changes[-1].position
+        versions = (SubscriptionCreated.type_name, SubscriptionChanged.type_name)
+        return {
+            subscription_id: [
+                (r.position, r.data["filters"])
+                for r in self.app.log.read_stream(subscription_stream(subscription_id), conn=conn)
+                if r.event_type in versions
+            ]
+            for subscription_id in edited
+        }
 
     def _view(self, conn: Connection, classified: ArticleClassified) -> ArticleView:
         found: dict[str, Any] = {}
@@ -184,6 +213,16 @@ _FOLDED = frozenset(
 def _targets(conn: Connection, up_to: int) -> list[Any]:
     t = db.subscription_targets
     return list(conn.execute(select(t).where(t.c.created_position < up_to)))
+
+
+def _filters_at(
+    target: Any, history: Mapping[str, list[tuple[int, Any]]], position: int
+) -> Filters:
+    """The target's filters as they were at `position` (see the module docstring)."""
+    versions = history.get(target.subscription_id)
+    if versions is None:
+        return Filters.from_dict(target.filters)
+    return Filters.from_dict([f for at, f in versions if at < position][-1])
 
 
 def _existed(target: Any, position: int) -> bool:

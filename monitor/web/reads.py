@@ -127,14 +127,25 @@ def _with_story_facts(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[s
 
 
 def why(explanation: dict[str, Any] | None) -> str:
-    """One line: the passage that decided the stance, else the strongest terms."""
+    """One line: the passage that decided the stance, else the strongest terms.
+
+    The headline often weighs most, but the row shows it already: the first decisive passage
+    of the body is preferred (stance passages, then the article's), the headline only when
+    there is nothing else. The headline is the passage at offset 0 (the classifier reads
+    title, blank line, body; classifiers/passages.py)."""
     explanation = explanation or {}
-    passages = (explanation.get("stance") or {}).get("passages") or explanation.get("passages")
+    stance = explanation.get("stance") or {}
+    passages = [*(stance.get("passages") or ()), *(explanation.get("passages") or ())]
     if passages:
-        line = " ".join(str(passages[0].get("text", "")).split())
+        body = [p for p in passages if not _is_headline(p)]
+        line = " ".join(str((body or passages)[0].get("text", "")).split())
         return line if len(line) <= WHY_CHARS else line[: WHY_CHARS - 1] + "…"
-    terms = (explanation.get("stance") or explanation.get("relevance") or {}).get("terms") or []
+    terms = (stance or explanation.get("relevance") or {}).get("terms") or []
     return ", ".join(str(term[0]) for term in terms[:5])
+
+
+def _is_headline(passage: dict[str, Any]) -> bool:
+    return passage.get("start", passage.get("index")) == 0
 
 
 # --- trends ----------------------------------------------------------------------------------

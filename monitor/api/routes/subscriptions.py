@@ -5,6 +5,7 @@ A generated webhook signing secret is in the creation response only; listings ma
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, status
@@ -18,6 +19,7 @@ from monitor.queries import list_subscriptions
 
 router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
 MASKED_SECRET = "whsec_********"  # noqa: S105 (a placeholder shown instead of the secret)
+FILTERS = ("topics", "stances", "actors", "min_confidence")
 
 
 class NewSubscription(BaseModel):
@@ -39,10 +41,7 @@ class NewSubscription(BaseModel):
 def subscriptions(app: AppDep) -> list[dict[str, Any]]:
     """Subscriptions with their status and counts; webhook secrets masked."""
     app.catch_up()
-    return [
-        {**row, "secret": MASKED_SECRET if row["channel"] == "webhook" else None}
-        for row in list_subscriptions(app.engine)
-    ]
+    return [_shown(row) for row in list_subscriptions(app.engine)]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -69,8 +68,56 @@ def create(body: NewSubscription, app: AppDep, actor: ActorDep) -> dict[str, Any
     return {"id": created.subscription_id, "secret": created.secret}
 
 
+class SubscriptionChanges(BaseModel):
+    """Only what is given changes; the address or URL cannot (a new one is a new subscription)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, description="Refused unless it is the current one.")
+    webhook: str | None = Field(default=None, description="Refused unless it is the current one.")
+    topics: list[str] | None = Field(default=None, max_length=50)
+    stances: list[str] | None = Field(default=None, max_length=3)
+    actors: list[str] | None = Field(default=None, max_length=100)
+    min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
+    schedule: str | None = None
+    timezone: str | None = None
+
+
+@router.patch("/{subscription_id}")
+def change(
+    subscription_id: str, body: SubscriptionChanges, app: AppDep, actor: ActorDep
+) -> dict[str, Any]:
+    """The subscription as listed after the change (a `SubscriptionChanged` event)."""
+    if body.email and body.webhook:
+        raise InvalidInputError("email/webhook: give at most one of email or webhook")
+    current = commands.current_subscription(app, subscription_id)
+    was = current.spec
+    given = body.model_dump(exclude_unset=True, exclude_none=True)
+    filters: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if k in FILTERS
+    }
+    spec = replace(
+        was,
+        channel="email" if body.email else "webhook" if body.webhook else was.channel,
+        target=body.email or body.webhook or was.target,
+        filters=replace(was.filters, **filters),
+        schedule=body.schedule or was.schedule,
+        timezone=body.timezone or was.timezone,
+    )
+    commands.change_subscription(
+        app, subscription_id, spec, actor=actor, expected_version=current.version
+    )
+    app.catch_up()
+    row = next(r for r in list_subscriptions(app.engine) if r["subscription_id"] == subscription_id)
+    return _shown(row)
+
+
 @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
 def remove(subscription_id: str, app: AppDep, actor: ActorDep) -> None:
     """Stop a subscription; its history stays in the log."""
     commands.remove_subscription(app, subscription_id, removed_by=actor)
     app.catch_up()
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "secret": MASKED_SECRET if row["channel"] == "webhook" else None}

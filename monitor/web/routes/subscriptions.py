@@ -1,9 +1,10 @@
-"""`/subscriptions` and `/deliveries`: create subscriptions with a preview of what the last
-7 days would have matched (the matching code decides), remove them; delivery history with
-dead letters and a retry button."""
+"""`/subscriptions` and `/deliveries`: create and edit subscriptions with a preview of what
+the last 7 days would have matched (the matching code decides), remove them; delivery
+history with dead letters and a retry button."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,7 +20,7 @@ from monitor.delivery.subscriptions import (
     SubscriptionSpec,
     validate_filters,
 )
-from monitor.errors import InvalidInputError
+from monitor.errors import InvalidInputError, NotFoundError
 from monitor.queries import list_deliveries, list_subscriptions
 from monitor.web.forms import attempt, redirect
 from monitor.web.reads import preview_matches
@@ -56,31 +57,42 @@ def filters_from(values: ImmutableMultiDict[str, Any]) -> Filters:
 
 @router.get("/subscriptions")
 def subscriptions_page(
-    request: Request, app: AppDep, preview: str = "", like: str = ""
+    request: Request, app: AppDep, preview: str = "", edit: str = "", version: str = ""
 ) -> Response:
-    """With `preview`, the form's values (sent by GET) are checked and previewed; with `like`,
-    the form starts from an existing subscription (to create an edited copy of it)."""
+    """With `preview`, the form's values (sent by GET) are checked and previewed; with `edit`,
+    the form edits that subscription, starting from its current values and carrying the
+    stream `version` they were read at (kept across previews, so a concurrent change is
+    refused on save instead of overwritten)."""
     app.catch_up()
     subscriptions = list_subscriptions(app.engine)
     form: dict[str, Any] = {"channel": "email", "schedule": "immediate", "timezone": "UTC"}
     matched: list[dict[str, Any]] | None = None
     problem = None
+    editing = None
+    if edit:
+        try:
+            current = commands.current_subscription(app, edit)
+        except NotFoundError as exc:
+            problem = str(exc)
+        else:
+            editing = next(s for s in subscriptions if s["subscription_id"] == edit)
+            form.update(_from_subscription(editing))
+            if not (preview and version.isdigit()):
+                version = str(current.version)
     if preview:
         form.update(_form_echo(request.query_params))
         try:
             matched = preview_matches(app.engine, filters_from(request.query_params))
         except InvalidInputError as exc:
             problem = str(exc)
-    elif like:
-        original = next((s for s in subscriptions if s["subscription_id"] == like), None)
-        if original is not None:
-            form.update(_from_subscription(original))
     return render(
         request,
         "subscriptions.html",
         title="Subscriptions",
         subscriptions=subscriptions,
         form=form,
+        editing=editing,
+        version=version,
         matched=matched,
         problem=problem,
         preview_days=PREVIEW_DAYS,
@@ -111,6 +123,34 @@ def create(request: Request, write: AnalystDep) -> Response:
     if created is None or created.secret is None:
         return redirect("/subscriptions")
     return render(request, "secret.html", title="Webhook secret", created=created)
+
+
+@router.post("/subscriptions/{subscription_id}/edit")
+def edit(request: Request, subscription_id: str, write: AnalystDep) -> Response:
+    """Save the edit form: new filters, schedule and time zone (the destination stays)."""
+
+    def changed() -> str:
+        version = write.text("version")
+        if not version.isdigit():
+            raise InvalidInputError("version: the form is incomplete; open the edit form again")
+        was = commands.current_subscription(write.app, subscription_id).spec
+        filters = replace(filters_from(write.form), languages=was.filters.languages)
+        spec = replace(
+            was,
+            filters=filters,
+            schedule=write.text("schedule") or was.schedule,
+            timezone=write.text("timezone") or was.timezone,
+        )
+        done = commands.change_subscription(
+            write.app, subscription_id, spec, actor=write.actor, expected_version=int(version)
+        )
+        return "changed" if done else "unchanged: the values are the current ones"
+
+    saved = attempt(request, "Subscription {result}.", changed)
+    write.app.catch_up()
+    if saved is None:
+        return redirect(f"/subscriptions?edit={subscription_id}#subscription-form")
+    return redirect("/subscriptions")
 
 
 @router.post("/subscriptions/{subscription_id}/remove")
