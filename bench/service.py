@@ -189,6 +189,8 @@ class RssSampler:
         self.process = psutil.Process(pid)
         self.peak_mb = 0.0
         self.peak_main_mb = 0.0
+        self.started = time.monotonic()
+        self.peak_after = 0.0  # seconds after start: which phase set the peak
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -201,7 +203,9 @@ class RssSampler:
             except psutil.Error:
                 return  # the service has exited
             self.peak_main_mb = max(self.peak_main_mb, main / 2**20)
-            self.peak_mb = max(self.peak_mb, (main + children) / 2**20)
+            if (main + children) / 2**20 > self.peak_mb:
+                self.peak_mb = (main + children) / 2**20
+                self.peak_after = time.monotonic() - self.started
 
     def stop(self) -> None:
         self._stop.set()
@@ -300,8 +304,12 @@ def run(backend: str, feeds: int, articles: int, seconds: int, feed_port: int) -
                 ("GET /healthz (baseline, same run)", ["/healthz"], CONNECTIONS, seconds),
                 ("GET /api/articles, same mix, 1 connection", paths, 1, max(5, seconds // 3)),
             ]
-            results = [(what, wrk(base, p, s, script, c), c) for what, p, c, s in loads]
-        for what, load, connections in results:
+            results = []
+            for what, load_paths, connections, load_seconds in loads:
+                print(f"<!-- {what}: from +{time.monotonic() - sampler.started:.0f} s -->")
+                results.append((what, wrk(base, load_paths, load_seconds, script, connections)))
+            print(f"<!-- peak RSS at +{sampler.peak_after:.0f} s -->", flush=True)
+        for (what, load), (_, _, connections, _) in zip(results, loads, strict=True):
             met = "✔" if load.p95_ms < P95_TARGET_MS else "✘"
             target = f"p95 < {P95_TARGET_MS} ms {met}" if what == loads[0][0] else "-"
             print(
