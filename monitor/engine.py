@@ -8,6 +8,8 @@ transactions through `reading()`.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,7 +43,7 @@ def make_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) ->
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         if parsed.database and parsed.database != ":memory:":
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor, sqlite_busy_timeout)
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
@@ -53,6 +55,22 @@ def make_engine(url: str, *, sqlite_busy_timeout: float = 5.0, **kwargs: Any) ->
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_wal(cursor: Any, timeout: float) -> None:
+    """Switch the file to WAL (a no-op once it is). The switch needs the file to itself, and
+    SQLite answers "database is locked" at once, without its busy handler, while another
+    process is switching or writing in the old journal mode: two replicas opening a new
+    database together would fail. So wait here, as the busy timeout would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 @contextmanager

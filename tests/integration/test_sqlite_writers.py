@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 from monitor import migrations
@@ -42,3 +44,22 @@ def test_two_processes_append_to_one_file_without_loss(sqlite_url: str, tmp_path
     with sqlite3.connect(tmp_path / "monitor.db") as raw:
         assert raw.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_new_database_opened_while_another_process_writes_waits_for_wal(
+    tmp_path: Path,
+) -> None:
+    """Switching a file to WAL fails at once while another connection writes in the old
+    journal mode (SQLite skips its busy handler there); opening it must wait instead."""
+    path = tmp_path / "new.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("CREATE TABLE t (x)")
+    threading.Timer(0.3, lambda: writer.execute("COMMIT")).start()
+    engine = make_engine(f"sqlite:///{path}", sqlite_busy_timeout=5)
+    started = time.monotonic()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    assert time.monotonic() - started >= 0.2
+    engine.dispose()
+    writer.close()
