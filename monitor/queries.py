@@ -202,13 +202,15 @@ def list_subscriptions(engine: Engine) -> list[dict[str, Any]]:
 
 
 def list_deliveries(
-    engine: Engine, *, status: str | None = None, limit: int = 200
+    engine: Engine, *, status: str | None = None, article_id: str | None = None, limit: int = 200
 ) -> list[dict[str, Any]]:
-    """Delivery attempts and dead letters, newest first."""
+    """Delivery attempts and dead letters, newest first (of one article, with `article_id`)."""
     d = db.deliveries
     query = select(d).order_by(d.c.matched_at.desc(), d.c.delivery_id).limit(limit)
     if status:
         query = query.where(d.c.status == status)
+    if article_id:
+        query = query.where(d.c.article_id == article_id)
     return _plain_rows(engine, query)
 
 

@@ -17,8 +17,9 @@ PERIODS = {"1": "24 hours", "7": "7 days", "30": "30 days", "90": "90 days", "36
 T = TypeVar("T")
 
 
-def period_days(value: str | None, default: int = 7) -> int:
-    return int(value) if value in PERIODS else default
+def period_days(value: str | None, default: int = 7, allowed: dict[str, str] = PERIODS) -> int:
+    """One of the offered periods in days; anything else is the default."""
+    return int(value) if value in allowed else default
 
 
 def actor_pair(value: str | None) -> list[str]:

@@ -321,17 +321,6 @@ def _summary(event_type: str, data: Any) -> str:
     return "; ".join(f"{name}: {data.get(name)}" for name in names if data.get(name) is not None)
 
 
-def article_deliveries(engine: Engine, article_id: str) -> list[dict[str, Any]]:
-    d = db.deliveries
-    with reading(engine) as conn:
-        return [
-            dict(row)
-            for row in conn.execute(
-                select(d).where(d.c.article_id == article_id).order_by(d.c.matched_at)
-            ).mappings()
-        ]
-
-
 # --- subscriptions preview -------------------------------------------------------------------
 
 

@@ -12,15 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor import db
 from monitor.api.deps import AppDep
 from monitor.bootstrap import App
 from monitor.engine import reading
 from monitor.errors import MonitorError
-from monitor.eventlog import utcnow
+from monitor.leases import Leases
 from monitor.modelstore import ModelUnavailableError
 from monitor.scheduler import LEADER
 
@@ -70,11 +69,8 @@ def _model(app: App) -> str:
 
 def _scheduler(app: App) -> str:
     """Some process (this one or another) holds the scheduler's unexpired leader lease."""
-    lease = db.leases.c
-    with reading(app.engine) as conn:
-        owner = conn.scalar(
-            select(lease.owner).where(lease.name == LEADER, lease.expires_at > utcnow())
-        )
+    leases = Leases(app.engine, duration=app.settings.lease_duration)
+    owner = leases.live(LEADER).get(LEADER)
     if owner is None:
         raise SchedulerDownError("no scheduler holds the leader lease (monitor run --role ...)")
     return f"led by {owner}"

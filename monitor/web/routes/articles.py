@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import Response
 
 from monitor.api.deps import AppDep
-from monitor.queries import article_detail, story_articles
-from monitor.web.reads import article_deliveries, article_history
+from monitor.queries import article_detail, list_deliveries, story_articles
+from monitor.web.reads import article_history
 from monitor.web.templating import render
 
 router = APIRouter()
@@ -31,7 +31,7 @@ def article_page(request: Request, article_id: str, app: AppDep) -> Response:
         segments=highlighted(article["text"] or article["summary"] or "", decisive(explanation)),
         explanation=explanation,
         history=article_history(app, article_id),
-        deliveries=article_deliveries(app.engine, article_id),
+        deliveries=list_deliveries(app.engine, article_id=article_id),
     )
 
 

@@ -30,7 +30,7 @@ def trends_page(
 ) -> Response:
     app.catch_up()
     granularity = "week" if by == "week" else "day"
-    period = int(days) if days in TREND_PERIODS else 90
+    period = forms.period_days(days, 90, TREND_PERIODS)
     actors = forms.actor_pair(pair)
     chosen = {"pair": "-".join(actors), "topic": forms.topic(topic) or "", "by": granularity}
     chosen["days"] = str(period)
