@@ -15,6 +15,8 @@ Then `monitor run` starts as a real subprocess, `/readyz` loads the model, and:
   `GET /api/articles?limit=50` (stance, topic, actor and all three), then as long on
   `GET /healthz`, the baseline of the same run. Target: p95 under 50 ms. Then the same mix
   over one connection for a third of the time: the latency of a request that does not queue.
+  Last, the mix with every request made a distinct query (a `since` that filters nothing
+  out), so that no rendered listing is reused: the cost of a listing from scratch.
 - the memory: the RSS of the service (and of any child process) sampled every 0.2 s from start
   to stop, through the poll cycles of the feeds and the load. Target: peak under 400 MB.
 """
@@ -67,9 +69,7 @@ SAMPLE_EVERY = 0.2
 FEED_INTERVAL = 60  # seconds: the feeds come due again during the run
 P95_TARGET_MS = 50
 RSS_TARGET_MB = 400
-WRK_SCRIPT = """
-init = function(args) paths = args; i = 0 end
-request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
+RESULT_LUA = """
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests,
@@ -77,6 +77,29 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(95), latency:percentile(99), summary.duration))
 end
 """
+# The paths in turn: a client that repeats its listings, as dashboards and pollers do.
+REPEATING_LUA = (
+    """
+init = function(args) paths = args; i = 0 end
+request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
+"""
+    + RESULT_LUA
+)
+# The same paths, each request made distinct by a `since` that filters nothing out (each
+# thread counts its own microseconds): no listing is ever served twice.
+DISTINCT_LUA = (
+    """
+threads = 0
+setup = function(thread) thread:set("tid", threads); threads = threads + 1 end
+init = function(args) paths = args; i = 0 end
+request = function()
+  i = i + 1
+  local since = string.format("&since=2000-01-01T00:00:%02d.%06dZ", tid, i % 1000000)
+  return wrk.format("GET", paths[(i - 1) % #paths + 1] .. since)
+end
+"""
+    + RESULT_LUA
+)
 
 
 @dataclass(frozen=True)
@@ -295,21 +318,47 @@ def run(backend: str, feeds: int, articles: int, seconds: int, feed_port: int) -
         seed(app, feeds, articles, feed_port)
         app.close()
         print(f"<!-- {name}: seeded in {time.perf_counter() - started:.0f} s -->", flush=True)
-        script = Path(folder) / "mix.lua"
-        script.write_text(WRK_SCRIPT)
+        repeating, distinct = Path(folder) / "repeating.lua", Path(folder) / "distinct.lua"
+        repeating.write_text(REPEATING_LUA)
+        distinct.write_text(DISTINCT_LUA)
         paths = article_paths(random.Random(11))
         with service(url, data_dir, feed_port) as (base, sampler):
             loads = [
-                ("GET /api/articles?limit=50, filtered (mix)", paths, CONNECTIONS, seconds),
-                ("GET /healthz (baseline, same run)", ["/healthz"], CONNECTIONS, seconds),
-                ("GET /api/articles, same mix, 1 connection", paths, 1, max(5, seconds // 3)),
+                (
+                    "GET /api/articles?limit=50, filtered (mix)",
+                    paths,
+                    CONNECTIONS,
+                    seconds,
+                    repeating,
+                ),
+                (
+                    "GET /healthz (baseline, same run)",
+                    ["/healthz"],
+                    CONNECTIONS,
+                    seconds,
+                    repeating,
+                ),
+                (
+                    "GET /api/articles, same mix, 1 connection",
+                    paths,
+                    1,
+                    max(5, seconds // 3),
+                    repeating,
+                ),
+                (
+                    "GET /api/articles, same mix, every request a new query",
+                    paths,
+                    CONNECTIONS,
+                    seconds,
+                    distinct,
+                ),
             ]
             results = []
-            for what, load_paths, connections, load_seconds in loads:
+            for what, load_paths, connections, load_seconds, script in loads:
                 print(f"<!-- {what}: from +{time.monotonic() - sampler.started:.0f} s -->")
                 results.append((what, wrk(base, load_paths, load_seconds, script, connections)))
             print(f"<!-- peak RSS at +{sampler.peak_after:.0f} s -->", flush=True)
-        for (what, load), (_, _, connections, _) in zip(results, loads, strict=True):
+        for (what, load), (_, _, connections, _, _) in zip(results, loads, strict=True):
             met = "✔" if load.p95_ms < P95_TARGET_MS else "✘"
             target = f"p95 < {P95_TARGET_MS} ms {met}" if what == loads[0][0] else "-"
             print(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from monitor import __version__, web
 from monitor.api import auth, errors
 from monitor.api.limits import BodySizeLimit, RateLimits
+from monitor.api.listings import Listings
 from monitor.api.metrics import registry_for
 from monitor.api.routes import (
     articles,
@@ -47,6 +48,7 @@ def create_app(app: App, *, close_on_shutdown: bool = False) -> FastAPI:
     api = FastAPI(title="monitor", version=__version__, lifespan=lifespan)
     api.state.monitor = app
     api.state.metrics = registry_for(app)
+    api.state.listings = Listings(app)
     api.add_middleware(BodySizeLimit)
     limits = RateLimits(app.settings.api_rate_limit, app.settings.api_read_rate_limit)
     api.add_middleware(auth.ApiGuard, limits=limits)  # added last, runs first: no body read

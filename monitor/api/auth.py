@@ -185,8 +185,8 @@ class ApiGuard:
             await response(scope, receive, send)
             return
         needed = required_role(scope["method"], scope["path"])
-        refusal = await run_in_threadpool(_refusal, monitor, token, caller, needed)
-        if refusal is not None:
+        if not _allowed(monitor, token, caller, needed):
+            refusal = await run_in_threadpool(_refusal, monitor, caller, needed)
             await refusal(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
@@ -201,14 +201,17 @@ def _bearer(headers: Headers) -> str | None:
     return given.strip() if scheme.lower() == "bearer" else ""
 
 
-def _refusal(app: App, token: str | None, caller: Caller | None, needed: str) -> Any:
+def _allowed(app: App, token: str | None, caller: Caller | None, needed: str) -> bool:
+    """Decided without the database, so that an allowed request waits for no thread."""
     if caller is not None:
-        if caller.may(needed):
-            return None
+        return caller.may(needed)
+    return token is None and needed == VIEWER and app.settings.api_public_reads
+
+
+def _refusal(app: App, caller: Caller | None, needed: str) -> JSONResponse:
+    if caller is not None:
         detail = f"this request needs the {needed} role; token {caller.name!r} is {caller.role}"
         return JSONResponse({"detail": detail}, status_code=403)
-    if token is None and needed == VIEWER and app.settings.api_public_reads:
-        return None
     if not _any_token(app):
         return JSONResponse({"detail": NOT_CONFIGURED}, status_code=403)
     return JSONResponse(

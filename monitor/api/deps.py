@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from monitor.api.listings import Listings
 from monitor.bootstrap import App
 
 
@@ -19,5 +20,10 @@ def get_actor(request: Request) -> str:
     return caller.actor if caller is not None else "anonymous"
 
 
+def get_listings(request: Request) -> Listings:
+    return request.app.state.listings  # type: ignore[no-any-return]
+
+
 AppDep = Annotated[App, Depends(get_app)]
+ListingsDep = Annotated[Listings, Depends(get_listings)]
 ActorDep = Annotated[str, Depends(get_actor)]

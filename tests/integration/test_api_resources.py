@@ -182,3 +182,34 @@ def test_deliveries_and_models_answer_with_the_use_case_errors(
     assert client.get("/api/models").json() == []
     assert client.post("/api/models/v-none/promote", headers=AUTH).status_code == 422
     assert client.post("/api/models/rollback", headers=AUTH).status_code == 422
+
+
+def test_listings_are_current_and_carry_an_etag(world: tuple[App, TestClient]) -> None:
+    app, client = world
+    first = classified(app, stance="tension", published_at=WHEN - timedelta(hours=1))
+    listing = client.get("/api/articles", params={"stance": "tension"})
+    etag = listing.headers["etag"]
+    assert [a["id"] for a in listing.json()["articles"]] == [first]
+    unchanged = client.get("/api/articles", params={"stance": "tension"})
+    assert unchanged.headers["etag"] == etag and unchanged.json() == listing.json()
+    revalidated = client.get(
+        "/api/articles", params={"stance": "tension"}, headers={"If-None-Match": etag}
+    )
+    assert revalidated.status_code == 304 and revalidated.content == b""
+
+    # Events that do not touch articles leave the listing (and its tag) as it was ...
+    subscription = {"webhook": "https://hooks.example.org/x", "actors": ["TUR"]}
+    assert client.post("/api/subscriptions", json=subscription, headers=AUTH).status_code == 201
+    assert client.get("/api/articles", params={"stance": "tension"}).headers["etag"] == etag
+
+    # ... a new article, or a re-score of one, shows at once under a new tag.
+    second = classified(app, stance="tension", published_at=WHEN)
+    fresh = client.get(
+        "/api/articles", params={"stance": "tension"}, headers={"If-None-Match": etag}
+    )
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert [a["id"] for a in fresh.json()["articles"]] == [second, first]
+    classified(app, article_id=first, stance="cooperation", discovered=False)
+    rescored = client.get("/api/articles", params={"stance": "tension"}).json()["articles"]
+    assert [a["id"] for a in rescored] == [second]
+    assert [s["articles"] for s in client.get("/api/stories").json()] == [1, 1]
