@@ -7,7 +7,7 @@ groups passages by source document so that one document is never on both sides o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,13 +115,18 @@ def cross_validate(
     examples: Sequence[Example],
     params: dict[str, Any] | None = None,
     n_splits: int = 5,
+    on_fold: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Out-of-fold predictions for every example, pooled into one metrics dict."""
+    """Out-of-fold predictions for every example, pooled into one metrics dict;
+    `on_fold(done, folds)` after each fold (training is the slow part of a CLI command)."""
     predictions: list[Classification | None] = [None] * len(examples)
-    for train_idx, test_idx in grouped_folds(examples, n_splits):
+    folds = grouped_folds(examples, n_splits)
+    for done, (train_idx, test_idx) in enumerate(folds, 1):
         labeler = Labeler(train([examples[i] for i in train_idx], params))
         for i in test_idx:
             predictions[i] = labeler.classify(examples[i].text, examples[i].title, explain=False)
+        if on_fold:
+            on_fold(done, len(folds))
     result = metrics(examples, [p for p in predictions if p is not None])
     result["folds"] = min(n_splits, len({e.group for e in examples}))
     return result

@@ -182,15 +182,16 @@ def model_train(
 ) -> None:
     """Train on the seed corpus plus every label; register the version."""
     app = get_app(ctx)
-    report = model_commands.train_version(
-        app,
-        trained_by=analyst,
-        cross_validation=not no_cv,
-        dev=_examples(dev_path) if dev_path else None,
-        promote_if_better=promote_,
-        force=force,
-        progress=lambda message: click.echo(message, err=True),
-    )
+    with Progress("train") as progress:  # steps: the cross-validation folds, the final fit
+        report = model_commands.train_version(
+            app,
+            trained_by=analyst,
+            cross_validation=not no_cv,
+            dev=_examples(dev_path) if dev_path else None,
+            promote_if_better=promote_,
+            force=force,
+            progress=progress,
+        )
     if as_json:
         print_json(report.__dict__)
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 HEADLINE_METRICS = ("relevance_f1", "stance_macro_f1", "topics_micro_f1", "actors_micro_f1")
 PROMOTION_TOLERANCE = 0.02
 SYSTEM = "system"
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -77,19 +75,24 @@ def train_version(
     dev: Sequence[Example] | None = None,
     promote_if_better: bool = False,
     force: bool = False,
-    progress: Progress = lambda _: None,
+    progress: ProgressCallback | None = None,
 ) -> TrainingReport:
+    """Train on the seed corpus and every label, register the version (and promote it if
+    asked and no worse); `progress(done, total)` counts the cross-validation folds (grouped
+    by source document) and the final fit."""
     from classifiers import artifacts
     from classifiers.evaluate import cross_validate, evaluate
     from classifiers.train import train_with_labels
 
     corpus, labels = seed_examples(), label_examples(app)
-    progress(f"training on {len(corpus)} seed passages and {len(labels)} analyst labels")
     cv_metrics: dict[str, Any] = {}
     if cross_validation:
-        progress("cross-validating (folds grouped by source document)")
-        cv_metrics = cross_validate([*corpus, *labels])
+        on_fold = (lambda done, folds: progress(done, folds + 1)) if progress else None
+        cv_metrics = cross_validate([*corpus, *labels], on_fold=on_fold)
     model = train_with_labels(corpus, labels)
+    if progress:
+        steps = cv_metrics.get("folds", 0) + 1
+        progress(steps, steps)
     staging = app.models.directory / f".staging-{uuid.uuid4().hex}"
     artifacts.save(model, staging, {"metrics": {"cross_validation": cv_metrics}})
     dev_metrics = evaluate(model, dev) if dev else None

@@ -48,8 +48,12 @@ def test_training_refuses_one_class() -> None:
 
 def test_cross_validate_small(corpus: list[Example]) -> None:
     subset = [e for e in corpus if e.id.startswith(("off-0", "dwd-0", "dtr-0", "seed-00"))]
-    result = cross_validate(subset, {"cv_folds": 0}, n_splits=3)
+    folds_done: list[tuple[int, int]] = []
+    result = cross_validate(
+        subset, {"cv_folds": 0}, n_splits=3, on_fold=lambda *done: folds_done.append(done)
+    )
     assert result["folds"] == 3 and result["n"] == len(subset)
+    assert folds_done == [(1, 3), (2, 3), (3, 3)]  # what `monitor model train` shows
     for key in ("relevance_f1", "stance_macro_f1", "topics_micro_f1", "actors_micro_f1"):
         assert 0.0 <= result[key] <= 1.0
     assert result["stance_confusion"]["labels"] == list(STANCES)

@@ -87,6 +87,12 @@ def test_rescore_reports_progress(classifying_app: App) -> None:
     lines = progress_lines(err, "re-score")
     assert 2 <= len(lines) <= 11 and lines[-1] == (25, 25)
 
+    out, err = invoke(
+        "model", "train", "--no-cv", url=settings.database_url, data_dir=settings.data_dir
+    )
+    assert out.startswith("version ")
+    assert progress_lines(err, "train") == [(1, 1)]  # with cross-validation: each fold too
+
 
 def test_a_terminal_gets_a_progress_bar(sqlite_url: str, tmp_path: Path) -> None:
     listing = tmp_path / "feeds.opml"
