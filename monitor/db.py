@@ -174,14 +174,18 @@ articles = Table(
     Index("ix_articles_stance_published_at", "stance", "published_at", "relevant", "article_id"),
 )
 
-# Topics and actors of an article's latest classification, one row each ("topic:x",
-# "actor:TUR"), so that list filters are index lookups rather than JSON scans.
+# Topics, actors and (for a relevant article) stance of an article's latest classification,
+# one row each ("topic:x", "actor:TUR", "stance:tension"), with its publication time: a
+# filtered listing walks one tag's rows newest first and checks the others by primary key
+# (migration 0010).
 article_tags = Table(
     "article_tags",
     metadata,
     Column("tag", String(60), primary_key=True),
     Column("article_id", String(36), primary_key=True),
+    Column("published_at", UTCDateTime()),
     Index("ix_article_tags_article_id", "article_id"),  # a re-classification replaces them
+    Index("ix_article_tags_tag_published", "tag", "published_at", "article_id"),
 )
 
 labels = Table(

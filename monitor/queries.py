@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, distinct, exists, func, or_, select
+from sqlalchemy import Connection, Engine, Select, and_, distinct, func, or_, select
 
 from monitor import db
 from monitor.engine import reading
@@ -41,35 +41,74 @@ def list_articles(
     limit: int = 50,
     after: tuple[datetime, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first. A stance filter means relevant articles with that stance (an irrelevant
-    article's stance is always neutral); several actors must all be parties. `after` is the
-    (published_at, id) of the last article of a previous page: a keyset, so a page never
-    repeats or skips an article when new ones arrive meanwhile."""
+    """Newest first (ties by id, descending). A stance filter means relevant articles with
+    that stance (an irrelevant article's stance is always neutral); several actors must all
+    be parties. `after` is the (published_at, id) of the last article of a previous page: a
+    keyset, so a page never repeats or skips an article when new ones arrive meanwhile.
+
+    Filters are tags (`article_tags`): the listing walks the rarest one's entries newest
+    first and checks the others by primary key, so it reads about as many entries as it
+    skips, not every article."""
     a = db.articles
-    query: Select[Any] = select(*(a.c[name] for name in ARTICLE_COLUMNS), db.feeds.c.name)
-    query = query.outerjoin(db.feeds, db.feeds.c.feed_id == a.c.feed_id)
-    if stance:
-        query = query.where(a.c.stance == stance, a.c.relevant.is_(True))
-    if since:
-        query = query.where(a.c.published_at >= since)
-    tags = ([f"topic:{topic}"] if topic else []) + [f"actor:{actor.upper()}" for actor in actors]
-    for tag in tags:
-        query = query.where(
-            exists().where(
-                and_(db.article_tags.c.tag == tag, db.article_tags.c.article_id == a.c.article_id)
-            )
-        )
-    if after:
-        published, article_id = after
-        query = query.where(
-            or_(
-                a.c.published_at < published,
-                and_(a.c.published_at == published, a.c.article_id > article_id),
-            )
-        )
-    query = query.order_by(a.c.published_at.desc(), a.c.article_id).limit(limit)
+    tags = [f"actor:{actor.upper()}" for actor in actors] + [f"topic:{topic}"] * bool(topic)
+    tags += [f"stance:{stance}"] * bool(stance)
+    columns = (*(a.c[name] for name in ARTICLE_COLUMNS), db.feeds.c.name)
     with reading(engine) as conn:
+        if tags:
+            rarest = _rarest(conn, tags)
+            lead = db.article_tags.alias("lead")
+            published, article_id = lead.c.published_at, lead.c.article_id
+            query: Select[Any] = (
+                select(*columns)
+                .select_from(lead.join(a, a.c.article_id == article_id))
+                .where(lead.c.tag == rarest)
+            )
+            t = db.article_tags
+            for tag in (tag for tag in tags if tag != rarest):
+                # Only key columns selected: SQLite then answers from the primary key index.
+                query = query.where(
+                    select(t.c.tag).where(t.c.tag == tag, t.c.article_id == article_id).exists()
+                )
+        else:
+            published, article_id = a.c.published_at, a.c.article_id
+            query = select(*columns)
+        query = query.outerjoin(db.feeds, db.feeds.c.feed_id == a.c.feed_id)
+        if since:
+            query = query.where(published >= since)
+        if after:
+            query = query.where(
+                or_(published < after[0], and_(published == after[0], article_id < after[1]))
+            )
+        query = query.order_by(published.desc(), article_id.desc()).limit(limit)
         return [_article(row._mapping) for row in conn.execute(query)]
+
+
+RAREST_PROBE = 500  # entries counted per tag at most: enough to tell a rare one
+
+
+def _rarest(conn: Connection, tags: Sequence[str]) -> str:
+    """The tag with the fewest articles (counted up to `RAREST_PROBE`; ties go to the first,
+    actors before topics before stances): the walk that skips the fewest entries."""
+    if len(tags) == 1:
+        return tags[0]
+    t = db.article_tags
+    counts = conn.execute(
+        select(
+            *(
+                select(func.count())
+                .select_from(
+                    select(t.c.article_id)
+                    .where(t.c.tag == tag)
+                    .order_by(t.c.published_at.desc())  # the tag's index, not a table scan
+                    .limit(RAREST_PROBE)
+                    .subquery()
+                )
+                .scalar_subquery()
+                for tag in tags
+            )
+        )
+    ).one()
+    return min(zip(tags, counts, strict=True), key=lambda pair: pair[1])[0]
 
 
 def article_detail(engine: Engine, article_id: str) -> dict[str, Any] | None:

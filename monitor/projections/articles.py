@@ -6,7 +6,7 @@ wins, so a re-score with a new model version updates what lists and digests show
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from monitor import db
 from monitor.eventlog import RecordedEvent
@@ -97,11 +97,20 @@ class ArticlesProjection(Projection):
         )
         conn.execute(delete(db.article_tags).where(db.article_tags.c.article_id == evt.article_id))
         tags = [f"topic:{t}" for t in evt.topics] + [f"actor:{a}" for a in evt.actors]
-        if tags:
-            conn.execute(
-                insert(db.article_tags),
-                [{"tag": tag, "article_id": evt.article_id} for tag in sorted(set(tags))],
-            )
+        if evt.relevant:  # a stance filter means relevant articles with that stance
+            tags.append(f"stance:{evt.stance}")
+        if not tags:
+            return
+        published_at = conn.execute(
+            select(db.articles.c.published_at).where(db.articles.c.article_id == evt.article_id)
+        ).scalar_one_or_none()
+        conn.execute(
+            insert(db.article_tags),
+            [
+                {"tag": tag, "article_id": evt.article_id, "published_at": published_at}
+                for tag in sorted(set(tags))
+            ],
+        )
 
     @staticmethod
     def _update(conn: Connection, article_id: str, **values: object) -> None:

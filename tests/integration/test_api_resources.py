@@ -213,3 +213,23 @@ def test_listings_are_current_and_carry_an_etag(world: tuple[App, TestClient]) -
     rescored = client.get("/api/articles", params={"stance": "tension"}).json()["articles"]
     assert [a["id"] for a in rescored] == [second]
     assert [s["articles"] for s in client.get("/api/stories").json()] == [1, 1]
+
+
+def test_filters_combine_and_a_stance_means_relevant_articles(
+    world: tuple[App, TestClient],
+) -> None:
+    app, client = world
+    both = classified(app, stance="tension", topics=("defense_industry", "sanctions"))
+    classified(app, stance="tension", topics=("sanctions",), published_at=WHEN - timedelta(1))
+    classified(app, stance="cooperation", topics=("defense_industry",))
+    classified(app, stance="tension", topics=("defense_industry",), relevant=False)
+    dropped = classified(app, stance="tension", topics=("defense_industry",))
+    # A re-score without the topic takes the article out of the topic's listing.
+    classified(app, article_id=dropped, topics=("sanctions",), stance="tension", discovered=False)
+
+    def ids(**params: object) -> list[str]:
+        return [a["id"] for a in client.get("/api/articles", params=params).json()["articles"]]
+
+    assert ids(stance="tension", topic="defense_industry", actor=["tur", "USA"]) == [both]
+    assert ids(stance="tension", topic="defense_industry", actor=["GRC"]) == []
+    assert len(ids(stance="tension")) == 3  # not the irrelevant one
