@@ -1,4 +1,7 @@
-"""What route handlers receive (FastAPI dependencies): the wired `App`, and who is acting."""
+"""What route handlers receive (FastAPI dependencies): the wired `App`, and who is acting.
+
+Coroutines, though they never wait: FastAPI runs a plain `def` dependency in a worker
+thread, a hop that cost more than the rest of a cached listing (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
@@ -10,17 +13,17 @@ from monitor.api.listings import Listings
 from monitor.bootstrap import App
 
 
-def get_app(request: Request) -> App:
+async def get_app(request: Request) -> App:
     return request.app.state.monitor  # type: ignore[no-any-return]
 
 
-def get_actor(request: Request) -> str:
+async def get_actor(request: Request) -> str:
     """How events name the caller: `token:<name>`, set by the guard (monitor.api.auth)."""
     caller = request.scope.get("state", {}).get("caller")
     return caller.actor if caller is not None else "anonymous"
 
 
-def get_listings(request: Request) -> Listings:
+async def get_listings(request: Request) -> Listings:
     return request.app.state.listings  # type: ignore[no-any-return]
 
 
