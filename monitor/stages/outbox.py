@@ -11,6 +11,7 @@ key (case 54).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ def claim(
     engine: Engine,
     table: Table,
     key: str,
-    query: Select[Any],
+    query: Select[Any] | Sequence[Select[Any]],
     *,
     now: datetime,
     lease: timedelta,
@@ -31,9 +32,27 @@ def claim(
 ) -> tuple[str, list[Any]]:
     """Lease up to `limit` rows of `query` (a select of `table`) that are due and free.
 
+    `query` may be several selects, alternatives that would otherwise be one OR: each is
+    then read in the order of an index on (status, next_attempt_at) and stops after `limit`
+    rows, where an OR of statuses makes PostgreSQL fetch and sort every due row on each
+    claim. The earliest due of them all are leased; the others are unlocked at commit.
     Returns the lease owner and the claimed rows."""
     owner = new_id()
-    due = (
+    alternatives = [query] if isinstance(query, Select) else query
+    with engine.begin() as conn:
+        found = [row for q in alternatives for row in conn.execute(_due(q, table, now, limit))]
+        rows = sorted(found, key=lambda row: row._mapping["next_attempt_at"])[:limit]
+        if rows:
+            conn.execute(
+                update(table)
+                .where(table.c[key].in_([row._mapping[key] for row in rows]))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+    return owner, rows
+
+
+def _due(query: Select[Any], table: Table, now: datetime, limit: int) -> Select[Any]:
+    return (
         query.where(
             table.c.next_attempt_at <= now,
             or_(table.c.lease_until.is_(None), table.c.lease_until < now),
@@ -42,15 +61,6 @@ def claim(
         .limit(limit)
         .with_for_update(skip_locked=True, of=table)
     )
-    with engine.begin() as conn:
-        rows = list(conn.execute(due))
-        if rows:
-            conn.execute(
-                update(table)
-                .where(table.c[key].in_([row._mapping[key] for row in rows]))
-                .values(lease_owner=owner, lease_until=now + lease)
-            )
-    return owner, rows
 
 
 def still_held(conn: Connection, table: Table, key: str, value: str, owner: str) -> bool:

@@ -312,3 +312,43 @@ def test_a_round_takes_no_more_for_one_host_than_its_lease_can_cover(
     assert {r.status for r in outbox(hook_app)} == {"delivered", "pending"}
     assert all(r.lease_owner is None for r in outbox(hook_app))
     assert WebhookWorker(hook_app).run_due() == 22
+
+
+def test_claims_take_manual_retries_and_pending_deliveries_in_due_order(
+    hook_app: App, receiver: LoopbackServer
+) -> None:
+    subscribe(hook_app, receiver.url("/hook"))
+    for _ in range(4):
+        classified(hook_app)
+    settle(hook_app)
+    now = datetime.now(UTC)
+    statuses = ("manual", "pending", "manual", "pending")  # due 4, 3, 2 and 1 minutes ago
+    order, pending = [], outbox(hook_app)
+    with hook_app.engine.begin() as conn:
+        for minutes, status, row in zip((4, 3, 2, 1), statuses, pending, strict=True):
+            conn.execute(
+                db.delivery_outbox.update()
+                .where(db.delivery_outbox.c.delivery_id == row.delivery_id)
+                .values(status=status, next_attempt_at=now - timedelta(minutes=minutes))
+            )
+            order.append(row.webhook_id)
+    assert WebhookWorker(hook_app, batch=1).run_due() == 4  # one delivery per round
+    assert [h.headers["webhook-id"] for h in receiver.hits] == order
+
+
+def test_an_answer_ends_the_failure_streak_of_each_endpoint_of_a_round(
+    hook_app: App, receiver: LoopbackServer
+) -> None:
+    for path in ("/hook", "/other"):
+        receiver.routes[path] = sequence(respond(503), respond(204))
+        subscribe(hook_app, receiver.url(path))
+    classified(hook_app)
+    settle(hook_app)
+    clock = Clock()
+    worker = WebhookWorker(hook_app, clock=clock, rng=lambda: 0.0)
+    assert worker.run_due() == 2
+    assert all(t.failing_since is not None for t in rows(hook_app, db.subscription_targets))
+    clock.now = max(r.next_attempt_at for r in outbox(hook_app))
+    assert worker.run_due() == 2
+    assert [t.failing_since for t in rows(hook_app, db.subscription_targets)] == [None, None]
+    assert {r.status for r in outbox(hook_app)} == {"delivered"}
