@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from monitor import __version__, web
 from monitor.api import auth, errors
 from monitor.api.limits import BodySizeLimit, RateLimits
-from monitor.api.listings import Listings
+from monitor.api.listings import ListingCache
 from monitor.api.metrics import registry_for
 from monitor.api.routes import (
     articles,
@@ -48,8 +48,9 @@ def create_app(app: App, *, close_on_shutdown: bool = False) -> FastAPI:
     api = FastAPI(title="monitor", version=__version__, lifespan=lifespan)
     api.state.monitor = app
     api.state.metrics = registry_for(app)
-    api.state.listings = Listings(app)
     api.add_middleware(BodySizeLimit)
+    listed = {"/api/articles": articles.sources(app), "/api/stories": stories.sources(app)}
+    api.add_middleware(ListingCache, monitor=app, sources=listed)  # behind the guard
     limits = RateLimits(app.settings.api_rate_limit, app.settings.api_read_rate_limit)
     api.add_middleware(auth.ApiGuard, limits=limits)  # added last, runs first: no body read
     errors.install(api)

@@ -1,7 +1,7 @@
 """What route handlers receive (FastAPI dependencies): the wired `App`, and who is acting.
 
 Coroutines, though they never wait: FastAPI runs a plain `def` dependency in a worker
-thread, a hop that cost more than the rest of a cached listing (bench/RESULTS.md)."""
+thread, a hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from monitor.api.listings import Listings
 from monitor.bootstrap import App
 
 
@@ -23,10 +22,5 @@ async def get_actor(request: Request) -> str:
     return caller.actor if caller is not None else "anonymous"
 
 
-async def get_listings(request: Request) -> Listings:
-    return request.app.state.listings  # type: ignore[no-any-return]
-
-
 AppDep = Annotated[App, Depends(get_app)]
-ListingsDep = Annotated[Listings, Depends(get_listings)]
 ActorDep = Annotated[str, Depends(get_actor)]

@@ -8,20 +8,15 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
-from monitor.api.deps import AppDep, ListingsDep
+from monitor.api.deps import AppDep
 from monitor.bootstrap import App
 from monitor.errors import InvalidInputError, NotFoundError
 from monitor.events import FeedAdded, FeedRemoved
 from monitor.queries import article_detail, list_articles
 
 router = APIRouter(prefix="/articles", tags=["articles"])
-
-ARTICLES_PAGE = (
-    '`{"articles": [...], "next_cursor": str | null}`, with an `ETag` that names the '
-    "page's content (send it back in `If-None-Match` for a 304 while nothing changed)"
-)
 
 
 def encode_cursor(article: dict[str, Any]) -> str:
@@ -42,45 +37,39 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), article_id
 
 
-@router.get("", response_model=None, responses={200: {"description": ARTICLES_PAGE}})
+@router.get("")
 def articles(
-    request: Request,
     app: AppDep,
-    listings: ListingsDep,
     topic: str | None = None,
     stance: Literal["cooperation", "tension", "neutral"] | None = None,
     actor: Annotated[list[str] | None, Query(description="Repeat for all of several.")] = None,
     since: Annotated[datetime | None, Query(description="Published on or after.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the last page.")] = None,
-) -> Response:
-    """Newest first; follow `next_cursor` until it is null to see every article once."""
+) -> dict[str, Any]:
+    """Newest first; follow `next_cursor` until it is null to see every article once. The
+    response's `ETag` names its content: with `If-None-Match` it is 304 while unchanged."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     after = decode_cursor(cursor) if cursor else None
-    actors = tuple(actor or ())
-
-    def page() -> dict[str, Any]:
-        rows = list_articles(
-            app.engine,
-            topic=topic,
-            stance=stance,
-            actors=actors,
-            since=since,
-            limit=limit + 1,
-            after=after,
-        )
-        page = rows[:limit]
-        more = len(rows) > limit
-        return {"articles": page, "next_cursor": encode_cursor(page[-1]) if more else None}
-
-    key = ("articles", topic, stance, actors, since, limit, after)
-    return listings.respond(request, key, article_sources(app), page)
+    app.catch_up()
+    rows = list_articles(
+        app.engine,
+        topic=topic,
+        stance=stance,
+        actors=actor or (),
+        since=since,
+        limit=limit + 1,
+        after=after,
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {"articles": page, "next_cursor": encode_cursor(page[-1]) if more else None}
 
 
-def article_sources(app: App) -> frozenset[str] | None:
-    """The event types that can change a listing: the articles' own, and those that add or
-    remove the feed whose name is each article's `source`."""
+def sources(app: App) -> frozenset[str] | None:
+    """The event types that can change a listing (monitor.api.listings): the articles' own,
+    and those that add or remove the feed whose name is each article's `source`."""
     handled = app.projection("articles").handles
     return None if handled is None else handled | {FeedAdded.__name__, FeedRemoved.__name__}
 

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
-from monitor.api.deps import AppDep, ListingsDep
+from monitor.api.deps import AppDep
+from monitor.bootstrap import App
 from monitor.errors import NotFoundError
 from monitor.queries import list_stories, story_articles
 
 router = APIRouter(prefix="/stories", tags=["stories"])
 
 
-@router.get("", response_model=None, responses={200: {"description": "A list of stories."}})
-def stories(
-    request: Request,
-    app: AppDep,
-    listings: ListingsDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Response:
-    """One row per story with its outlet count, newest first (with an `ETag`, as articles)."""
-    sources = app.projection("articles").handles
-    return listings.respond(
-        request, ("stories", limit), sources, lambda: list_stories(app.engine, limit=limit)
-    )
+@router.get("")
+def stories(app: AppDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    """One row per story with its outlet count, newest first."""
+    app.catch_up()
+    return list_stories(app.engine, limit=limit)
+
+
+def sources(app: App) -> frozenset[str] | None:
+    """The event types that can change the listing (monitor.api.listings)."""
+    return app.projection("articles").handles
 
 
 @router.get("/{story_id}")
