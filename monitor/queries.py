@@ -65,10 +65,11 @@ def list_articles(
             )
             t = db.article_tags
             for tag in (tag for tag in tags if tag != rarest):
-                # Only key columns selected: SQLite then answers from the primary key index.
-                query = query.where(
-                    select(t.c.tag).where(t.c.tag == tag, t.c.article_id == article_id).exists()
-                )
+                # A per-row lookup of the key (SQLite answers it from the primary key index),
+                # not EXISTS: PostgreSQL turns EXISTS into a join and, without statistics,
+                # joined every article of the lead tag and sorted them (150 ms, not 8).
+                other = select(t.c.tag).where(t.c.tag == tag, t.c.article_id == article_id)
+                query = query.where(other.scalar_subquery().is_not(None))
         else:
             published, article_id = a.c.published_at, a.c.article_id
             query = select(*columns)
