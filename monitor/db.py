@@ -169,9 +169,6 @@ articles = Table(
     Index("ix_articles_published_at", "published_at"),
     Index("ix_articles_story_id", "story_id"),
     Index("ix_articles_feed_id", "feed_id"),
-    # Stance filters, newest first; with relevant and the id, the tag filters are checked
-    # from the index alone and only the page's rows are read (migration 0009).
-    Index("ix_articles_stance_published_at", "stance", "published_at", "relevant", "article_id"),
 )
 
 # Topics, actors and (for a relevant article) stance of an article's latest classification,

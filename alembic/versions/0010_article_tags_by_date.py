@@ -5,7 +5,7 @@ article_id), and a relevant article's stance becomes a tag too (`stance:tension`
 filtered by stance, topic or actors then reads the entries of one of its tags in date order
 and checks the others by primary key, instead of walking every article by date and testing
 its tags: on PostgreSQL a listing filtered by stance, topic and actor took 57 ms (a parallel
-plan), by one topic 4 ms.
+plan), by one topic 4 ms. The stance index of 0009 then serves no query and is dropped.
 
 Revision ID: 0010
 Revises: 0009
@@ -60,9 +60,15 @@ def upgrade() -> None:
     op.create_index(
         "ix_article_tags_tag_published", "article_tags", ["tag", "published_at", "article_id"]
     )
+    op.drop_index("ix_articles_stance_published_at", table_name="articles")
 
 
 def downgrade() -> None:
+    op.create_index(
+        "ix_articles_stance_published_at",
+        "articles",
+        ["stance", "published_at", "relevant", "article_id"],
+    )
     op.drop_index("ix_article_tags_tag_published", table_name="article_tags")
     op.execute(article_tags.delete().where(article_tags.c.tag.like("stance:%")))
     with op.batch_alter_table("article_tags") as batch:

@@ -160,7 +160,7 @@ class DigestWorker:
         sent = 0
         for _ in range(1000):  # bounded: each round leases what is due
             owner, rows = claim(
-                self.app.engine, d, "digest_id", query, now=self.clock(), lease=lease, limit=BATCH
+                self.app.engine, d, "digest_id", [query], now=self.clock(), lease=lease, limit=BATCH
             )
             if not rows:
                 break

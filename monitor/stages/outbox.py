@@ -24,23 +24,22 @@ def claim(
     engine: Engine,
     table: Table,
     key: str,
-    query: Select[Any] | Sequence[Select[Any]],
+    queries: Sequence[Select[Any]],
     *,
     now: datetime,
     lease: timedelta,
     limit: int,
 ) -> tuple[str, list[Any]]:
-    """Lease up to `limit` rows of `query` (a select of `table`) that are due and free.
+    """Lease up to `limit` rows of `queries` (selects of `table`) that are due and free.
 
-    `query` may be several selects, alternatives that would otherwise be one OR: each is
-    then read in the order of an index on (status, next_attempt_at) and stops after `limit`
-    rows, where an OR of statuses makes PostgreSQL fetch and sort every due row on each
-    claim. The earliest due of them all are leased; the others are unlocked at commit.
+    Several selects are alternatives that would otherwise be one OR: each is read in the
+    order of an index on (status, next_attempt_at) and stops after `limit` rows, where an OR
+    of statuses makes PostgreSQL fetch and sort every due row on each claim. The earliest
+    due of them all are leased; the others are unlocked at commit.
     Returns the lease owner and the claimed rows."""
     owner = new_id()
-    alternatives = [query] if isinstance(query, Select) else query
     with engine.begin() as conn:
-        found = [row for q in alternatives for row in conn.execute(_due(q, table, now, limit))]
+        found = [row for q in queries for row in conn.execute(_due(q, table, now, limit))]
         rows = sorted(found, key=lambda row: row._mapping["next_attempt_at"])[:limit]
         if rows:
             conn.execute(
